@@ -1,0 +1,193 @@
+//! The command line: `serve` (the webhook) and the offline commands.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::ClusterState;
+use crate::plan::duration::parse_seconds;
+use crate::server::metrics::Metrics;
+use crate::server::tls::CertSource;
+use crate::server::{CERT_POLL_INTERVAL, Server, ServerConfig};
+use crate::settings::PlanArgs;
+use crate::webhook::{Mode, Webhook};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lameduck",
+    version,
+    about = "Pods that stop without dropping requests"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the mutating admission webhook (HTTPS) and its metrics port (HTTP).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log format.
+    #[arg(long, env = "LAMEDUCK_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Log filter in env-filter syntax, e.g. `info` or `info,lameduck=debug`.
+    #[arg(long, env = "LAMEDUCK_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+impl LogArgs {
+    fn init(&self) -> anyhow::Result<()> {
+        let filter = tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .with_context(|| format!("--log-level {:?}", self.log_level))?;
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
+        let installed = match self.log_format {
+            LogFormat::Text => builder.try_init(),
+            LogFormat::Json => builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .try_init(),
+        };
+        installed.map_err(|error| anyhow::anyhow!("installing the logger: {error}"))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// HTTPS address for admission reviews (`POST /mutate`).
+    #[arg(long, env = "LAMEDUCK_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+
+    /// Plain-HTTP address for `/metrics`, `/healthz` and `/readyz`.
+    #[arg(long, env = "LAMEDUCK_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
+    pub metrics_listen: SocketAddr,
+
+    /// Serving certificate chain (PEM). Without it, a self-signed localhost certificate.
+    #[arg(long, env = "LAMEDUCK_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "LAMEDUCK_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// After SIGTERM, keep answering reviews this long while /readyz fails.
+    #[arg(long, env = "LAMEDUCK_DRAIN_DELAY", default_value = "0s", value_parser = duration)]
+    pub drain_delay: Duration,
+
+    /// After the listener closes, how long in-flight requests get to finish.
+    #[arg(long, env = "LAMEDUCK_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub shutdown_timeout: Duration,
+
+    /// `cluster`: every namespace not labelled lameduck.dev/inject=disabled;
+    /// `namespace`: only namespaces labelled lameduck.dev/inject=enabled.
+    #[arg(long, env = "LAMEDUCK_MODE", default_value = "cluster")]
+    pub mode: Mode,
+
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    parse_seconds(text)
+        .map(Duration::from_secs)
+        .map_err(|error| format!("{text:?} {error}"))
+}
+
+impl Cli {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self.command {
+            Command::Serve(args) => args.run(),
+        }
+    }
+}
+
+impl ServeArgs {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let ServeArgs {
+            listen,
+            metrics_listen,
+            tls_cert,
+            tls_key,
+            drain_delay,
+            shutdown_timeout,
+            mode,
+            plan,
+            log,
+        } = self;
+        log.init()?;
+        let settings = plan.settings()?;
+        let cert = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => CertSource::Files { cert, key },
+            _ => CertSource::SelfSigned,
+        };
+        let config = ServerConfig {
+            listen,
+            metrics_listen,
+            cert,
+            drain_delay,
+            shutdown_timeout,
+            cert_poll_interval: CERT_POLL_INTERVAL,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        runtime.block_on(async move {
+            let metrics = Arc::new(Metrics::new());
+            let cluster = Arc::new(ClusterState::standalone());
+            metrics.set_hook_action(cluster.action().action);
+            let webhook = Arc::new(Webhook::new(settings, mode, cluster));
+            let server = Server::bind(config, webhook, metrics).await?;
+            let drain = CancellationToken::new();
+            tokio::spawn(signals(drain.clone()));
+            server.run(drain).await?;
+            Ok(ExitCode::SUCCESS)
+        })
+    }
+}
+
+/// The first SIGTERM or SIGINT drains; a second one exits at once.
+async fn signals(drain: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for signals; SIGTERM will not drain");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    drain.cancel();
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::warn!("second signal: exiting without waiting for in-flight requests");
+    std::process::exit(130);
+}

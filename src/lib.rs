@@ -1,0 +1,13 @@
+//! lameduck: a Kubernetes mutating admission webhook that gives every pod a safe,
+//! ordered graceful shutdown. See DESIGN.md for the model.
+#![forbid(unsafe_code)]
+
+pub mod admission;
+pub mod cli;
+pub mod cluster;
+pub mod inject;
+pub mod plan;
+pub mod server;
+pub mod settings;
+pub mod webhook;
+pub mod workload;

@@ -1,0 +1,9 @@
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    // One crypto provider for the whole process: ring, never aws-lc.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    lameduck::cli::Cli::parse().run()
+}

@@ -1,0 +1,257 @@
+//! The annotation contract: keys, values, precedence, and the warnings bad values earn.
+
+use std::collections::BTreeMap;
+
+use super::duration::{DurationError, Seconds, parse_seconds};
+use super::{Warning, WarningReason};
+
+pub type Annotations = BTreeMap<String, String>;
+
+pub const PREFIX: &str = "lameduck.dev/";
+pub const INJECT: &str = "lameduck.dev/inject";
+pub const SLEEP: &str = "lameduck.dev/sleep";
+pub const SHUTDOWN: &str = "lameduck.dev/shutdown";
+pub const STAGGER: &str = "lameduck.dev/stagger";
+pub const ACTION: &str = "lameduck.dev/action";
+pub const STATUS: &str = "lameduck.dev/status";
+
+/// The per-container fields: `lameduck.dev/<container>.<field>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerField {
+    Sleep,
+    Shutdown,
+    Role,
+}
+
+impl ContainerField {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "sleep" => Some(Self::Sleep),
+            "shutdown" => Some(Self::Shutdown),
+            "role" => Some(Self::Role),
+            _ => None,
+        }
+    }
+}
+
+/// What a `lameduck.dev/...` key means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key<'a> {
+    Pod(&'a str),
+    Container(&'a str, ContainerField),
+    Unknown,
+}
+
+/// Classifies an annotation key; `None` when it is not ours at all.
+pub fn classify(key: &str) -> Option<Key<'_>> {
+    let rest = key.strip_prefix(PREFIX)?;
+    Some(match rest.split_once('.') {
+        None if matches!(
+            rest,
+            "inject" | "sleep" | "shutdown" | "stagger" | "action" | "status"
+        ) =>
+        {
+            Key::Pod(rest)
+        }
+        Some((container, field)) if !container.is_empty() => match ContainerField::parse(field) {
+            Some(field) => Key::Container(container, field),
+            None => Key::Unknown,
+        },
+        _ => Key::Unknown,
+    })
+}
+
+/// The key of a per-container override.
+pub fn container_key(container: &str, field: ContainerField) -> String {
+    let field = match field {
+        ContainerField::Sleep => "sleep",
+        ContainerField::Shutdown => "shutdown",
+        ContainerField::Role => "role",
+    };
+    format!("{PREFIX}{container}.{field}")
+}
+
+/// Where a value came from, for warnings that say which object to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Pod,
+    Namespace,
+}
+
+/// The annotation layers a pod's settings are read from, most specific first.
+#[derive(Debug, Clone, Copy)]
+pub struct Layers<'a> {
+    pub pod: &'a Annotations,
+    pub namespace: Option<&'a Annotations>,
+}
+
+impl<'a> Layers<'a> {
+    /// The pod's value for a pod-level key, else its namespace's.
+    pub fn lookup(&self, key: &str) -> Option<(&'a str, Source)> {
+        if let Some(value) = self.pod.get(key) {
+            return Some((value.as_str(), Source::Pod));
+        }
+        self.namespace
+            .and_then(|ns| ns.get(key))
+            .map(|value| (value.as_str(), Source::Namespace))
+    }
+}
+
+/// Bounds a duration annotation must respect.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub min: u64,
+    pub max: u64,
+}
+
+/// Reads a duration annotation, clamping it into `bounds`. Returns `None` (and warns)
+/// when the value must be ignored so the caller falls back to the next layer.
+pub fn read_duration(
+    key: &str,
+    value: &str,
+    source: Source,
+    bounds: Bounds,
+    warnings: &mut Vec<Warning>,
+) -> Option<u64> {
+    match parse_seconds(value) {
+        Ok(seconds) if seconds > bounds.max => {
+            warnings.push(Warning::new(
+                WarningReason::ClampedAnnotation,
+                format!(
+                    "{} exceeds the {} cap; clamped to {}",
+                    describe(key, value, source),
+                    Seconds(bounds.max),
+                    Seconds(bounds.max)
+                ),
+            ));
+            Some(bounds.max)
+        }
+        Ok(seconds) if seconds < bounds.min => {
+            warnings.push(Warning::new(
+                WarningReason::ClampedAnnotation,
+                format!(
+                    "{} is below {}; raised to {}",
+                    describe(key, value, source),
+                    Seconds(bounds.min),
+                    Seconds(bounds.min)
+                ),
+            ));
+            Some(bounds.min)
+        }
+        Ok(seconds) => Some(seconds),
+        Err(error) => {
+            let reason = match error {
+                DurationError::Negative => "is negative",
+                DurationError::Empty | DurationError::Malformed => {
+                    "is not a duration (use 20, 20s, 1m30s or 2500ms)"
+                }
+            };
+            warnings.push(Warning::new(
+                WarningReason::InvalidAnnotation,
+                format!("{} {reason}; ignored", describe(key, value, source)),
+            ));
+            None
+        }
+    }
+}
+
+/// Reports a value that is not one of a key's allowed words.
+pub fn invalid_choice(
+    key: &str,
+    value: &str,
+    source: Source,
+    allowed: &str,
+    warnings: &mut Vec<Warning>,
+) {
+    warnings.push(Warning::new(
+        WarningReason::InvalidAnnotation,
+        format!(
+            "{} is not one of {allowed}; ignored",
+            describe(key, value, source)
+        ),
+    ));
+}
+
+/// `lameduck.dev/sleep="-5s"`, with the namespace named when the value came from there.
+/// Long values are cut: the API server truncates long warnings anyway.
+fn describe(key: &str, value: &str, source: Source) -> String {
+    const MAX_VALUE: usize = 32;
+    let shown: String = if value.chars().count() > MAX_VALUE {
+        let mut cut: String = value.chars().take(MAX_VALUE).collect();
+        cut.push('…');
+        cut
+    } else {
+        value.to_string()
+    };
+    match source {
+        Source::Pod => format!("{key}={shown:?}"),
+        Source::Namespace => format!("namespace annotation {key}={shown:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_classified() {
+        assert_eq!(classify("lameduck.dev/sleep"), Some(Key::Pod("sleep")));
+        assert_eq!(
+            classify("lameduck.dev/app.shutdown"),
+            Some(Key::Container("app", ContainerField::Shutdown))
+        );
+        assert_eq!(
+            classify("lameduck.dev/nginx.role"),
+            Some(Key::Container("nginx", ContainerField::Role))
+        );
+        assert_eq!(classify("lameduck.dev/app.colour"), Some(Key::Unknown));
+        assert_eq!(classify("lameduck.dev/sleeep"), Some(Key::Unknown));
+        assert_eq!(classify("lameduck.dev/.sleep"), Some(Key::Unknown));
+        assert_eq!(classify("example.com/sleep"), None);
+    }
+
+    #[test]
+    fn pod_layer_wins_over_namespace_layer() {
+        let pod = Annotations::from([(SLEEP.to_string(), "20".to_string())]);
+        let ns = Annotations::from([
+            (SLEEP.to_string(), "30".to_string()),
+            (STAGGER.to_string(), "2".to_string()),
+        ]);
+        let layers = Layers {
+            pod: &pod,
+            namespace: Some(&ns),
+        };
+        assert_eq!(layers.lookup(SLEEP), Some(("20", Source::Pod)));
+        assert_eq!(layers.lookup(STAGGER), Some(("2", Source::Namespace)));
+        assert_eq!(layers.lookup(SHUTDOWN), None);
+    }
+
+    #[test]
+    fn durations_are_clamped_or_ignored_with_a_warning_naming_the_key() {
+        let bounds = Bounds { min: 1, max: 300 };
+        let mut warnings = Vec::new();
+        assert_eq!(
+            read_duration(STAGGER, "10m", Source::Pod, bounds, &mut warnings),
+            Some(300)
+        );
+        assert_eq!(
+            read_duration(STAGGER, "0", Source::Pod, bounds, &mut warnings),
+            Some(1)
+        );
+        assert_eq!(
+            read_duration(STAGGER, "-1", Source::Pod, bounds, &mut warnings),
+            None
+        );
+        assert_eq!(
+            read_duration(STAGGER, "soon", Source::Namespace, bounds, &mut warnings),
+            None
+        );
+        assert_eq!(
+            read_duration(STAGGER, "7s", Source::Pod, bounds, &mut warnings),
+            Some(7)
+        );
+        assert_eq!(warnings.len(), 4);
+        assert!(warnings.iter().all(|w| w.message.contains(STAGGER)));
+        assert!(warnings[3].message.contains("namespace"));
+    }
+}

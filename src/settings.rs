@@ -1,0 +1,155 @@
+//! The planning settings as flags (each with a `LAMEDUCK_*` environment variable),
+//! shared by `serve`, `mutate` and `explain` so the offline commands plan exactly as the
+//! webhook does.
+
+use clap::Args;
+
+use crate::plan::duration::parse_seconds;
+use crate::plan::{ActionSetting, RolePatterns, Settings};
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// preStop delay for endpoint removal to propagate (pod default; `lameduck.dev/sleep`).
+    #[arg(long, env = "LAMEDUCK_DEFAULT_SLEEP", default_value = "10s", value_parser = duration_arg)]
+    pub default_sleep: u64,
+
+    /// Gap between a pod's shutdown tiers (`lameduck.dev/stagger`).
+    #[arg(long, env = "LAMEDUCK_DEFAULT_STAGGER", default_value = "5s", value_parser = duration_arg)]
+    pub default_stagger: u64,
+
+    /// Cap on sleep and stagger annotations; larger values are clamped with a warning.
+    #[arg(long, env = "LAMEDUCK_MAX_SLEEP", default_value = "5m", value_parser = duration_arg)]
+    pub max_sleep: u64,
+
+    /// Cap on shutdown annotations; larger values are clamped with a warning.
+    #[arg(long, env = "LAMEDUCK_MAX_GRACE", default_value = "1h", value_parser = duration_arg)]
+    pub max_grace: u64,
+
+    /// preStop action: native `sleep`, `exec` of `sleep N`, or `auto` (what the cluster supports).
+    #[arg(long, env = "LAMEDUCK_ACTION", default_value = "auto")]
+    pub action: ActionSetting,
+
+    /// Comma-separated substrings of a container name or image that mark a sidecar
+    /// (stops last). Replaces the built-in list.
+    #[arg(long, env = "LAMEDUCK_SIDECAR_PATTERNS", value_delimiter = ',')]
+    pub sidecar_patterns: Option<Vec<String>>,
+
+    /// Comma-separated substrings that mark a front proxy (stops first). Replaces the
+    /// built-in list.
+    #[arg(long, env = "LAMEDUCK_PROXY_PATTERNS", value_delimiter = ',')]
+    pub proxy_patterns: Option<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("--default-sleep ({sleep}s) is above --max-sleep ({max}s)")]
+    SleepAboveCap { sleep: u64, max: u64 },
+    #[error("--default-stagger ({stagger}s) must be between 1s and --max-sleep ({max}s)")]
+    StaggerOutOfRange { stagger: u64, max: u64 },
+    #[error("--max-grace must be at least 1s")]
+    ZeroGraceCap,
+}
+
+/// Durations on the command line use the same syntax as annotations.
+fn duration_arg(text: &str) -> Result<u64, String> {
+    parse_seconds(text).map_err(|error| format!("{text:?} {error}"))
+}
+
+/// Above this, seconds stop meaning anything for a pod and sums could approach `i64`.
+const SANE_CAP: u64 = 365 * 24 * 3600;
+
+impl PlanArgs {
+    pub fn settings(&self) -> Result<Settings, SettingsError> {
+        let PlanArgs {
+            default_sleep,
+            default_stagger,
+            max_sleep,
+            max_grace,
+            action,
+            sidecar_patterns,
+            proxy_patterns,
+        } = self.clone();
+        let (max_sleep, max_grace) = (max_sleep.min(SANE_CAP), max_grace.min(SANE_CAP));
+        if default_sleep > max_sleep {
+            return Err(SettingsError::SleepAboveCap {
+                sleep: default_sleep,
+                max: max_sleep,
+            });
+        }
+        if default_stagger == 0 || default_stagger > max_sleep {
+            return Err(SettingsError::StaggerOutOfRange {
+                stagger: default_stagger,
+                max: max_sleep,
+            });
+        }
+        if max_grace == 0 {
+            return Err(SettingsError::ZeroGraceCap);
+        }
+        let defaults = RolePatterns::default();
+        let clean = |patterns: Option<Vec<String>>, fallback: Vec<String>| {
+            patterns.map_or(fallback, |list| {
+                list.into_iter()
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            })
+        };
+        Ok(Settings {
+            default_sleep,
+            default_stagger,
+            max_sleep,
+            max_grace,
+            action,
+            patterns: RolePatterns {
+                sidecar: clean(sidecar_patterns, defaults.sidecar),
+                proxy: clean(proxy_patterns, defaults.proxy),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Test {
+        #[command(flatten)]
+        plan: PlanArgs,
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let settings = Test::parse_from(["t"]).plan.settings().unwrap();
+        assert_eq!(settings, Settings::default());
+    }
+
+    #[test]
+    fn flags_take_durations_and_pattern_lists() {
+        let args = Test::parse_from([
+            "t",
+            "--default-sleep",
+            "1m",
+            "--max-grace",
+            "2h",
+            "--action",
+            "exec",
+            "--proxy-patterns",
+            "pomerium, nginx",
+        ]);
+        let settings = args.plan.settings().unwrap();
+        assert_eq!(settings.default_sleep, 60);
+        assert_eq!(settings.max_grace, 7200);
+        assert_eq!(settings.action.to_string(), "exec");
+        assert_eq!(settings.patterns.proxy, ["pomerium", "nginx"]);
+    }
+
+    #[test]
+    fn inconsistent_settings_are_refused() {
+        let args = Test::parse_from(["t", "--default-sleep", "10m"]);
+        assert!(args.plan.settings().is_err());
+        assert!(Test::try_parse_from(["t", "--default-sleep", "soon"]).is_err());
+        assert!(Test::try_parse_from(["t", "--action", "wait"]).is_err());
+    }
+}

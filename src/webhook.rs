@@ -1,0 +1,233 @@
+//! One review, start to finish: decode, find the pod template, plan, inject, encode.
+//! The server calls this; it never fails except on a body that is not a review.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::admission::{AdmissionError, Review, Verdict, encode};
+use crate::cluster::{ClusterState, NamespaceInjection};
+use crate::inject::{self, Injection};
+use crate::plan::{Decision, Environment, HookAction, Role, Settings, WarningReason};
+use crate::workload::WorkloadKind;
+
+/// Which namespaces the webhook mutates, checked again here so that a webhook
+/// configuration with a wrong `namespaceSelector` cannot inject where it should not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Every namespace not labelled `lameduck.dev/inject=disabled`.
+    #[default]
+    Cluster,
+    /// Only namespaces labelled `lameduck.dev/inject=enabled`.
+    Namespace,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "cluster" => Ok(Mode::Cluster),
+            "namespace" => Ok(Mode::Namespace),
+            other => Err(format!("{other:?} is not one of cluster, namespace")),
+        }
+    }
+}
+
+/// How a review ended; the `outcome` label of the requests metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// A non-empty patch was returned.
+    Mutated,
+    /// Planned, and the object already matched the plan.
+    Unchanged,
+    /// Not ours to plan: other kind, operation, opted out, batch pod, disabled namespace.
+    Skipped,
+    /// Not an AdmissionReview, or an object that cannot be read: HTTP 400.
+    Invalid,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Mutated => "mutated",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Skipped => "skipped",
+            Outcome::Invalid => "invalid",
+        }
+    }
+}
+
+/// The answer to a review and what happened, for metrics and the request's log span.
+#[derive(Debug)]
+pub struct Reviewed {
+    pub body: Vec<u8>,
+    pub outcome: Outcome,
+    pub kind: String,
+    pub operation: String,
+    pub injected_roles: Vec<Role>,
+    pub warnings: Vec<WarningReason>,
+}
+
+/// The webhook's settings and its view of the cluster.
+#[derive(Debug)]
+pub struct Webhook {
+    pub settings: Settings,
+    pub mode: Mode,
+    pub cluster: Arc<ClusterState>,
+}
+
+impl Webhook {
+    pub fn new(settings: Settings, mode: Mode, cluster: Arc<ClusterState>) -> Self {
+        Webhook {
+            settings,
+            mode,
+            cluster,
+        }
+    }
+
+    /// Answers one AdmissionReview body.
+    pub fn review(&self, body: &[u8]) -> Result<Reviewed, AdmissionError> {
+        let review = Review::decode(body)?;
+        let request = &review.request;
+        let span = tracing::Span::current();
+        span.record("uid", &*request.uid);
+        span.record("kind", &*request.kind.kind);
+        span.record("operation", &*request.operation);
+        if let Some(namespace) = &request.namespace {
+            span.record("namespace", &**namespace);
+        }
+        if let Some(name) = &request.name {
+            span.record("name", &**name);
+        }
+
+        let mut reviewed = Reviewed {
+            body: Vec::new(),
+            outcome: Outcome::Skipped,
+            kind: request.kind.kind.to_string(),
+            operation: request.operation.to_string(),
+            injected_roles: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let verdict = match self.verdict(&review)? {
+            Some((injection, verdict, reasons)) => {
+                reviewed.outcome = match (&injection.planned.decision, verdict.patch.is_empty()) {
+                    (_, false) => Outcome::Mutated,
+                    (Decision::Skip(_), true) => Outcome::Skipped,
+                    (Decision::Plan(_), true) => Outcome::Unchanged,
+                };
+                reviewed.injected_roles = injection.injected_roles;
+                reviewed.warnings = reasons;
+                verdict
+            }
+            None => Verdict::default(),
+        };
+        reviewed.body = encode(&review, &verdict);
+        Ok(reviewed)
+    }
+
+    /// `None` when the request is not one lameduck plans.
+    #[allow(clippy::type_complexity)]
+    fn verdict(
+        &self,
+        review: &Review,
+    ) -> Result<Option<(Injection, Verdict, Vec<WarningReason>)>, AdmissionError> {
+        let request = &review.request;
+        let Some(kind) = WorkloadKind::from_group_kind(&request.kind.group, &request.kind.kind)
+        else {
+            return Ok(None);
+        };
+        if request
+            .sub_resource
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
+            || !kind.plans_on(&request.operation)
+        {
+            return Ok(None);
+        }
+        let Some(object) = request.object else {
+            return Err(AdmissionError::Malformed(format!(
+                "{} of a {} without request.object",
+                request.operation,
+                kind.as_str()
+            )));
+        };
+
+        let namespace = request
+            .namespace
+            .as_deref()
+            .and_then(|name| self.cluster.namespace(name));
+        let injection_label = namespace.as_ref().map(|ns| ns.injection);
+        let allowed_here = match (self.mode, injection_label) {
+            (_, Some(NamespaceInjection::Disabled)) => false,
+            (Mode::Namespace, Some(label)) => label == NamespaceInjection::Enabled,
+            // Namespaces unknown (no cluster): the webhook configuration's selector decides.
+            _ => true,
+        };
+        if !allowed_here {
+            return Ok(None);
+        }
+
+        let mut parser = serde_json::Deserializer::from_str(object.get());
+        let template = match kind.read_template(&mut parser) {
+            Ok(Some(template)) => template,
+            Ok(None) => return Ok(None),
+            Err(error) => {
+                return Err(AdmissionError::InvalidObject {
+                    kind: kind.as_str(),
+                    reason: error.to_string(),
+                });
+            }
+        };
+
+        let choice = self.cluster.action();
+        let env = Environment {
+            namespace: namespace.as_ref().map(|ns| &ns.defaults),
+            auto_action: choice.action,
+        };
+        let injection = inject::inject(kind, &template, &env, &self.settings);
+        let mut reasons: Vec<WarningReason> = injection
+            .planned
+            .warnings
+            .iter()
+            .map(|w| w.reason)
+            .collect();
+
+        let mut warnings: Vec<String> = injection
+            .planned
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let mut audit_annotations = BTreeMap::new();
+        if let Decision::Plan(plan) = &injection.planned.decision {
+            if plan.action == HookAction::Exec && plan.injected_count() > 0 {
+                let auto = matches!(self.settings.action, crate::plan::ActionSetting::Auto);
+                if auto && choice.action == HookAction::Exec {
+                    warnings.push(format!(
+                        "lameduck: using exec preStop ({}); images without a sleep binary (distroless, scratch) will not wait",
+                        choice.reason
+                    ));
+                    reasons.push(WarningReason::ExecAction);
+                }
+            }
+            if let Some(summary) = &injection.summary {
+                audit_annotations.insert("plan", summary.clone());
+                tracing::debug!(plan = %summary, "planned");
+            }
+        }
+        // Serializing a list of patch operations cannot fail.
+        let patch = if injection.patch.0.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(&injection.patch).unwrap_or_default()
+        };
+        Ok(Some((
+            injection,
+            Verdict {
+                patch,
+                warnings,
+                audit_annotations,
+            },
+            reasons,
+        )))
+    }
+}

@@ -1,0 +1,292 @@
+//! Where each supported kind keeps its pod template, and the few fields of a template the
+//! planner reads. Everything else in the object is skipped while parsing, never copied.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use crate::plan::annotations::Annotations;
+
+/// A kind whose pods lameduck plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkloadKind {
+    Pod,
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    Job,
+    CronJob,
+}
+
+impl WorkloadKind {
+    /// Recognises a kind by API group and name; the version does not matter because the
+    /// pod template sits in the same place in every served version.
+    pub fn from_group_kind(group: &str, kind: &str) -> Option<Self> {
+        match (group, kind) {
+            ("", "Pod") => Some(Self::Pod),
+            ("apps", "Deployment") => Some(Self::Deployment),
+            ("apps", "StatefulSet") => Some(Self::StatefulSet),
+            ("apps", "DaemonSet") => Some(Self::DaemonSet),
+            ("apps", "ReplicaSet") => Some(Self::ReplicaSet),
+            ("batch", "Job") => Some(Self::Job),
+            ("batch", "CronJob") => Some(Self::CronJob),
+            _ => None,
+        }
+    }
+
+    /// Recognises a manifest's `apiVersion` and `kind`.
+    pub fn from_api_version(api_version: &str, kind: &str) -> Option<Self> {
+        let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
+        Self::from_group_kind(group, kind)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pod => "Pod",
+            Self::Deployment => "Deployment",
+            Self::StatefulSet => "StatefulSet",
+            Self::DaemonSet => "DaemonSet",
+            Self::ReplicaSet => "ReplicaSet",
+            Self::Job => "Job",
+            Self::CronJob => "CronJob",
+        }
+    }
+
+    /// A pod's containers cannot change after creation, so a Pod is planned on CREATE
+    /// only; a workload's template is planned whenever it is written.
+    pub fn plans_on(self, operation: &str) -> bool {
+        match self {
+            Self::Pod => operation == "CREATE",
+            _ => matches!(operation, "CREATE" | "UPDATE"),
+        }
+    }
+
+    /// The JSON Pointer tokens from the object to its pod template (which, for a Pod, is
+    /// the object itself: both have `metadata` and `spec`).
+    pub fn template_path(self) -> &'static [&'static str] {
+        match self {
+            Self::Pod => &[],
+            Self::CronJob => &["spec", "jobTemplate", "spec", "template"],
+            _ => &["spec", "template"],
+        }
+    }
+
+    /// Reads the pod template out of an object of this kind. `Ok(None)` when the object
+    /// has no template (an invalid object the API server would reject anyway).
+    pub fn read_template<'de, D: Deserializer<'de>>(
+        self,
+        object: D,
+    ) -> Result<Option<PodTemplate>, D::Error> {
+        Ok(match self {
+            Self::Pod => Some(PodTemplate::deserialize(object)?),
+            Self::CronJob => WithSpec::<CronJobSpec>::deserialize(object)?
+                .spec
+                .and_then(|spec| spec.job_template)
+                .and_then(|job| job.spec)
+                .and_then(|spec| spec.template),
+            _ => WithSpec::<WithTemplate>::deserialize(object)?
+                .spec
+                .and_then(|spec| spec.template),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct WithSpec<T> {
+    #[serde(default = "none")]
+    spec: Option<T>,
+}
+
+#[derive(Deserialize)]
+struct WithTemplate {
+    #[serde(default)]
+    template: Option<PodTemplate>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CronJobSpec {
+    #[serde(default)]
+    job_template: Option<WithSpec<WithTemplate>>,
+}
+
+fn none<T>() -> Option<T> {
+    None
+}
+
+/// A Pod or a pod template: the parts the planner reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PodTemplate {
+    /// `None` when the template has no `metadata` at all.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    #[serde(default)]
+    pub spec: Option<PodSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Metadata {
+    /// `None` when there is no `annotations` map.
+    #[serde(default)]
+    pub annotations: Option<Annotations>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub containers: Vec<Container>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub init_containers: Vec<Container>,
+    #[serde(default)]
+    pub restart_policy: Option<String>,
+    #[serde(default)]
+    pub termination_grace_period_seconds: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub image: Option<String>,
+    /// `None` when the container has no `lifecycle` object.
+    #[serde(default)]
+    pub lifecycle: Option<Lifecycle>,
+    /// `Always` on an init container makes it a native sidecar.
+    #[serde(default)]
+    pub restart_policy: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lifecycle {
+    /// Kept whole: a hook only counts as lameduck's if it equals what was injected.
+    #[serde(default)]
+    pub pre_stop: Option<Value>,
+}
+
+impl Container {
+    pub fn pre_stop(&self) -> Option<&Value> {
+        self.lifecycle
+            .as_ref()
+            .and_then(|l| l.pre_stop.as_ref())
+            .filter(|hook| !hook.is_null())
+    }
+
+    pub fn is_native_sidecar(&self) -> bool {
+        self.restart_policy.as_deref() == Some("Always")
+    }
+}
+
+fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    de: D,
+) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(de)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn kinds_by_group() {
+        assert_eq!(
+            WorkloadKind::from_group_kind("", "Pod"),
+            Some(WorkloadKind::Pod)
+        );
+        assert_eq!(WorkloadKind::from_group_kind("apps", "Pod"), None);
+        assert_eq!(WorkloadKind::from_group_kind("", "ConfigMap"), None);
+        assert_eq!(
+            WorkloadKind::from_api_version("batch/v1", "CronJob"),
+            Some(WorkloadKind::CronJob)
+        );
+        assert_eq!(
+            WorkloadKind::from_api_version("v1", "Pod"),
+            Some(WorkloadKind::Pod)
+        );
+        assert_eq!(
+            WorkloadKind::from_api_version("extensions/v1beta1", "Deployment"),
+            None
+        );
+    }
+
+    #[test]
+    fn pods_plan_on_create_only_and_templates_on_writes() {
+        assert!(WorkloadKind::Pod.plans_on("CREATE"));
+        assert!(!WorkloadKind::Pod.plans_on("UPDATE"));
+        assert!(WorkloadKind::StatefulSet.plans_on("UPDATE"));
+        assert!(!WorkloadKind::Deployment.plans_on("DELETE"));
+        assert!(!WorkloadKind::Job.plans_on("CONNECT"));
+    }
+
+    #[test]
+    fn templates_are_found_where_each_kind_keeps_them() {
+        let container = json!({"name": "app", "image": "app:1"});
+        let template =
+            json!({"metadata": {"annotations": {"a": "b"}}, "spec": {"containers": [container]}});
+        let cases = [
+            (WorkloadKind::Pod, template.clone()),
+            (
+                WorkloadKind::Deployment,
+                json!({"spec": {"template": template.clone()}}),
+            ),
+            (
+                WorkloadKind::CronJob,
+                json!({"spec": {"jobTemplate": {"spec": {"template": template.clone()}}}}),
+            ),
+        ];
+        for (kind, object) in cases {
+            let found = kind
+                .read_template(&object)
+                .expect("parses")
+                .expect("has a template");
+            let spec = found.spec.expect("spec");
+            assert_eq!(spec.containers[0].name, "app", "{kind:?}");
+            let mut pointer =
+                json_patch::jsonptr::PointerBuf::from_tokens(kind.template_path().iter().copied());
+            pointer.push_back("spec");
+            assert!(pointer.resolve(&object).is_ok(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn missing_and_null_parts_are_tolerated() {
+        let object = json!({"spec": {"template": {"spec": {"containers": null}}}});
+        let found = WorkloadKind::Deployment
+            .read_template(&object)
+            .unwrap()
+            .unwrap();
+        assert!(found.metadata.is_none());
+        assert!(found.spec.unwrap().containers.is_empty());
+        assert!(
+            WorkloadKind::Deployment
+                .read_template(&json!({}))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            WorkloadKind::CronJob
+                .read_template(&json!({"spec": null}))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_errors_not_panics() {
+        for object in [
+            json!({"metadata": {"annotations": {"a": 1}}}),
+            json!({"spec": {"containers": "app"}}),
+            json!({"spec": {"containers": [{"name": "a", "lifecycle": "x"}]}}),
+            json!({"spec": {"terminationGracePeriodSeconds": "30"}}),
+        ] {
+            assert!(
+                WorkloadKind::Pod.read_template(&object).is_err(),
+                "{object}"
+            );
+        }
+    }
+}

@@ -10,13 +10,13 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::ClusterState;
-use crate::plan::duration::parse_seconds;
-use crate::server::metrics::Metrics;
-use crate::server::tls::CertSource;
-use crate::server::{CERT_POLL_INTERVAL, Server, ServerConfig};
-use crate::settings::PlanArgs;
-use crate::webhook::{Mode, Webhook};
+use lameduck::cluster::KubeMode;
+use lameduck::plan::duration::parse_seconds;
+use lameduck::server::metrics::Metrics;
+use lameduck::server::tls::CertSource;
+use lameduck::server::{CERT_POLL_INTERVAL, Server, ServerConfig};
+use lameduck::settings::PlanArgs;
+use lameduck::webhook::{Mode, Webhook};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +33,12 @@ pub struct Cli {
 enum Command {
     /// Run the mutating admission webhook (HTTPS) and its metrics port (HTTP).
     Serve(ServeArgs),
+    /// Mutate manifests (YAML/JSON, multi-document, or a KRM ResourceList) as the webhook would.
+    Mutate(lameduck::manifests::MutateArgs),
+    /// Print each pod template's shutdown timeline.
+    Explain(lameduck::manifests::ExplainArgs),
+    /// Write a CA and a serving certificate for the webhook's Service.
+    Certs(lameduck::certs::CertsArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -103,6 +109,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LAMEDUCK_MODE", default_value = "cluster")]
     pub mode: Mode,
 
+    /// `auto`: use the in-cluster config or kubeconfig when there is one; `off`: serve
+    /// from these settings only.
+    #[arg(long, env = "LAMEDUCK_KUBE", value_enum, default_value = "auto")]
+    pub kube: KubeMode,
+
     #[command(flatten)]
     pub plan: PlanArgs,
 
@@ -120,6 +131,9 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             Command::Serve(args) => args.run(),
+            Command::Mutate(args) => Ok(args.run()?),
+            Command::Explain(args) => Ok(args.run()?),
+            Command::Certs(args) => Ok(args.run()?),
         }
     }
 }
@@ -134,6 +148,7 @@ impl ServeArgs {
             drain_delay,
             shutdown_timeout,
             mode,
+            kube,
             plan,
             log,
         } = self;
@@ -157,8 +172,7 @@ impl ServeArgs {
             .context("starting the async runtime")?;
         runtime.block_on(async move {
             let metrics = Arc::new(Metrics::new());
-            let cluster = Arc::new(ClusterState::standalone());
-            metrics.set_hook_action(cluster.action().action);
+            let cluster = lameduck::cluster::start(kube, metrics.clone()).await;
             let webhook = Arc::new(Webhook::new(settings, mode, cluster));
             let server = Server::bind(config, webhook, metrics).await?;
             let drain = CancellationToken::new();

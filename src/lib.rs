@@ -3,9 +3,10 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
-pub mod cli;
+pub mod certs;
 pub mod cluster;
 pub mod inject;
+pub mod manifests;
 pub mod plan;
 pub mod server;
 pub mod settings;

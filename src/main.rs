@@ -1,9 +1,11 @@
 #![forbid(unsafe_code)]
 
+mod cli;
+
 use clap::Parser;
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
     // One crypto provider for the whole process: ring, never aws-lc.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    lameduck::cli::Cli::parse().run()
+    cli::Cli::parse().run()
 }

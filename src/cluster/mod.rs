@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 
 use crate::plan::HookAction;
 use crate::plan::annotations::Annotations;
+use crate::server::metrics::Metrics;
 
 /// The namespace label that opts a namespace in or out.
 pub const INJECT_LABEL: &str = "lameduck.dev/inject";
@@ -92,4 +93,22 @@ impl ClusterState {
     pub fn set_action(&self, choice: ActionChoice) {
         self.action.store(Arc::new(choice));
     }
+}
+
+/// Whether to talk to a Kubernetes API server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KubeMode {
+    /// In-cluster config or kubeconfig if there is one; standalone otherwise.
+    Auto,
+    /// Never: serve from the server's own settings.
+    Off,
+}
+
+/// Starts watching the cluster (when there is one) and returns the state the webhook
+/// reads. Never fails: without a cluster the state is standalone.
+pub async fn start(mode: KubeMode, metrics: Arc<Metrics>) -> Arc<ClusterState> {
+    let _ = mode;
+    let state = Arc::new(ClusterState::standalone());
+    metrics.set_hook_action(state.action().action);
+    state
 }

@@ -1,1 +1,307 @@
+use serde_json::{Value, json};
 
+use super::*;
+use crate::plan::status::Status;
+
+fn settings() -> Settings {
+    Settings::default()
+}
+
+/// Plans `object` as `kind`, applies the patch, and returns the result and the injection.
+fn mutate(kind: WorkloadKind, object: &Value) -> (Value, Injection) {
+    let template = kind
+        .read_template(object)
+        .expect("object parses")
+        .expect("object has a template");
+    let injection = inject(kind, &template, &Environment::default(), &settings());
+    let mut patched = object.clone();
+    json_patch::patch(&mut patched, &injection.patch.0).expect("patch applies");
+    (patched, injection)
+}
+
+fn pod(containers: Value, annotations: Option<Value>, grace: Option<i64>) -> Value {
+    let mut pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": containers, "restartPolicy": "Always"},
+    });
+    if let Some(annotations) = annotations {
+        pod["metadata"]["annotations"] = annotations;
+    }
+    if let Some(grace) = grace {
+        pod["spec"]["terminationGracePeriodSeconds"] = json!(grace);
+    }
+    pod
+}
+
+fn nginx_and_app() -> Value {
+    json!([
+        {"name": "nginx", "image": "nginx:1.27"},
+        {"name": "app", "image": "shop/app:1"},
+    ])
+}
+
+#[test]
+fn injects_hooks_grace_and_status() {
+    let (patched, injection) = mutate(WorkloadKind::Pod, &pod(nginx_and_app(), None, Some(30)));
+    assert_eq!(
+        patched["spec"]["containers"][0]["lifecycle"]["preStop"],
+        json!({"sleep": {"seconds": 10}})
+    );
+    assert_eq!(
+        patched["spec"]["containers"][1]["lifecycle"]["preStop"],
+        json!({"sleep": {"seconds": 15}})
+    );
+    assert_eq!(patched["spec"]["terminationGracePeriodSeconds"], 45);
+    let status = Status::parse(
+        patched["metadata"]["annotations"]["lameduck.dev/status"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(status.grace_found, Some(30));
+    assert_eq!(status.grace_set, Some(45));
+    assert_eq!(status.pre_stop.len(), 2);
+    assert_eq!(
+        injection.injected_roles,
+        [plan::Role::Proxy, plan::Role::App]
+    );
+}
+
+#[test]
+fn a_second_pass_is_a_fixpoint() {
+    for object in [
+        pod(nginx_and_app(), None, Some(30)),
+        pod(
+            nginx_and_app(),
+            Some(json!({"lameduck.dev/sleep": "20"})),
+            None,
+        ),
+        pod(
+            json!([{"name": "app", "image": "a", "lifecycle": {"postStart": {"exec": {"command": ["true"]}}}}]),
+            Some(json!({})),
+            Some(0),
+        ),
+    ] {
+        let (once, _) = mutate(WorkloadKind::Pod, &object);
+        let (twice, injection) = mutate(WorkloadKind::Pod, &once);
+        assert!(
+            injection.patch.0.is_empty(),
+            "second pass patched: {:?}",
+            injection.patch
+        );
+        assert_eq!(once, twice);
+    }
+}
+
+#[test]
+fn a_changed_annotation_replans_from_the_submitted_grace() {
+    let (once, _) = mutate(WorkloadKind::Pod, &pod(nginx_and_app(), None, Some(30)));
+    let mut changed = once.clone();
+    changed["metadata"]["annotations"]["lameduck.dev/sleep"] = json!("20");
+    let (twice, _) = mutate(WorkloadKind::Pod, &changed);
+    assert_eq!(
+        twice["spec"]["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"],
+        20
+    );
+    assert_eq!(
+        twice["spec"]["containers"][1]["lifecycle"]["preStop"]["sleep"]["seconds"],
+        25
+    );
+    // Shutdown budget is still the user's 30 s, not the 45 s lameduck set.
+    assert_eq!(twice["spec"]["terminationGracePeriodSeconds"], 55);
+}
+
+#[test]
+fn a_container_added_by_a_later_webhook_is_planned_on_reinvocation() {
+    let (once, _) = mutate(
+        WorkloadKind::Pod,
+        &pod(json!([{"name": "app", "image": "a"}]), None, Some(30)),
+    );
+    let mut reinvoked = once.clone();
+    reinvoked["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "cloud-sql-proxy", "image": "gcr.io/x/cloud-sql-proxy:2"}));
+    let (twice, _) = mutate(WorkloadKind::Pod, &reinvoked);
+    assert_eq!(
+        twice["spec"]["containers"][1]["lifecycle"]["preStop"]["sleep"]["seconds"],
+        40
+    );
+    assert_eq!(twice["spec"]["terminationGracePeriodSeconds"], 45);
+}
+
+#[test]
+fn a_hook_changed_by_the_user_is_theirs() {
+    let (once, _) = mutate(
+        WorkloadKind::Pod,
+        &pod(json!([{"name": "app", "image": "a"}]), None, Some(30)),
+    );
+    let mut edited = once.clone();
+    let users = json!({"exec": {"command": ["/drain"]}});
+    edited["spec"]["containers"][0]["lifecycle"]["preStop"] = users.clone();
+    let (twice, injection) = mutate(WorkloadKind::Pod, &edited);
+    assert_eq!(
+        twice["spec"]["containers"][0]["lifecycle"]["preStop"],
+        users
+    );
+    assert!(
+        injection
+            .planned
+            .warnings
+            .iter()
+            .any(|w| w.reason == WarningReason::OwnPreStop)
+    );
+    // Nothing of ours is left: the grace goes back to what the user submitted.
+    assert_eq!(twice["spec"]["terminationGracePeriodSeconds"], 30);
+    assert!(
+        twice["metadata"]["annotations"]
+            .get("lameduck.dev/status")
+            .is_none()
+    );
+}
+
+#[test]
+fn opting_out_later_takes_out_exactly_what_was_injected() {
+    let original = pod(nginx_and_app(), Some(json!({"team": "shop"})), Some(30));
+    let (once, _) = mutate(WorkloadKind::Pod, &original);
+    let mut opted_out = once.clone();
+    opted_out["metadata"]["annotations"]["lameduck.dev/inject"] = json!("false");
+    let (restored, _) = mutate(WorkloadKind::Pod, &opted_out);
+    let mut expected = original.clone();
+    expected["metadata"]["annotations"]["lameduck.dev/inject"] = json!("false");
+    // Our `lifecycle` maps stay behind empty; everything else is as submitted.
+    for container in restored["spec"]["containers"].as_array().unwrap() {
+        assert_eq!(container["lifecycle"], json!({}));
+    }
+    assert_eq!(restored["spec"]["terminationGracePeriodSeconds"], 30);
+    assert_eq!(
+        restored["metadata"]["annotations"],
+        expected["metadata"]["annotations"]
+    );
+}
+
+#[test]
+fn user_hooks_and_post_start_are_kept() {
+    let containers = json!([
+        {"name": "app", "image": "a", "lifecycle": {"preStop": {"httpGet": {"path": "/drain", "port": 8080}}}},
+        {"name": "web", "image": "nginx", "lifecycle": {"postStart": {"exec": {"command": ["warm"]}}}},
+    ]);
+    let object = pod(containers.clone(), None, Some(30));
+    let (patched, _) = mutate(WorkloadKind::Pod, &object);
+    assert_eq!(patched["spec"]["containers"][0], containers[0]);
+    assert_eq!(
+        patched["spec"]["containers"][1]["lifecycle"]["postStart"],
+        containers[1]["lifecycle"]["postStart"]
+    );
+    assert_eq!(
+        patched["spec"]["containers"][1]["lifecycle"]["preStop"],
+        json!({"sleep": {"seconds": 10}})
+    );
+}
+
+#[test]
+fn exec_action_writes_a_sleep_command() {
+    let object = pod(
+        json!([{"name": "app", "image": "a"}]),
+        Some(json!({"lameduck.dev/action": "exec"})),
+        Some(30),
+    );
+    let (patched, _) = mutate(WorkloadKind::Pod, &object);
+    assert_eq!(
+        patched["spec"]["containers"][0]["lifecycle"]["preStop"],
+        json!({"exec": {"command": ["sleep", "10"]}})
+    );
+    // Switching the action back replaces our hook.
+    let mut switched = patched.clone();
+    switched["metadata"]["annotations"]["lameduck.dev/action"] = json!("sleep");
+    let (again, _) = mutate(WorkloadKind::Pod, &switched);
+    assert_eq!(
+        again["spec"]["containers"][0]["lifecycle"]["preStop"],
+        json!({"sleep": {"seconds": 10}})
+    );
+}
+
+#[test]
+fn templates_without_metadata_or_grace_get_them_whole() {
+    let deployment = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "a"}]}}},
+    });
+    let (patched, _) = mutate(WorkloadKind::Deployment, &deployment);
+    let template = &patched["spec"]["template"];
+    assert_eq!(template["spec"]["terminationGracePeriodSeconds"], 40);
+    assert!(template["metadata"]["annotations"]["lameduck.dev/status"].is_string());
+    let (_, again) = mutate(WorkloadKind::Deployment, &patched);
+    assert!(again.patch.0.is_empty());
+}
+
+#[test]
+fn cron_job_templates_are_reached() {
+    let cron = json!({
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "spec": {"jobTemplate": {"spec": {"template": {
+            "metadata": {"annotations": {"lameduck.dev/inject": "true"}},
+            "spec": {"restartPolicy": "OnFailure", "containers": [{"name": "job", "image": "j"}]},
+        }}}},
+    });
+    let (patched, _) = mutate(WorkloadKind::CronJob, &cron);
+    let spec = &patched["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(
+        spec["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"],
+        10
+    );
+    assert_eq!(spec["terminationGracePeriodSeconds"], 40);
+}
+
+#[test]
+fn annotation_keys_are_escaped_in_pointers() {
+    let object = pod(
+        json!([{"name": "app", "image": "a"}]),
+        Some(json!({"x": "y"})),
+        Some(30),
+    );
+    let (_, injection) = mutate(WorkloadKind::Pod, &object);
+    let text = serde_json::to_string(&injection.patch).unwrap();
+    assert!(
+        text.contains("/metadata/annotations/lameduck.dev~1status"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_garbage_status_is_replaced_with_a_warning() {
+    let object = pod(
+        json!([{"name": "app", "image": "a"}]),
+        Some(json!({"lameduck.dev/status": "{not json"})),
+        Some(30),
+    );
+    let (patched, injection) = mutate(WorkloadKind::Pod, &object);
+    assert!(
+        injection
+            .planned
+            .warnings
+            .iter()
+            .any(|w| w.reason == WarningReason::InvalidStatus)
+    );
+    assert!(
+        Status::parse(
+            patched["metadata"]["annotations"]["lameduck.dev/status"]
+                .as_str()
+                .unwrap()
+        )
+        .is_some()
+    );
+}
+
+#[test]
+fn skipped_pods_get_no_patch() {
+    let batch =
+        json!({"spec": {"restartPolicy": "Never", "containers": [{"name": "job", "image": "j"}]}});
+    let (_, injection) = mutate(WorkloadKind::Pod, &batch);
+    assert!(injection.patch.0.is_empty());
+    assert!(injection.summary.is_none());
+}

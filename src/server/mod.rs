@@ -278,6 +278,7 @@ impl Server {
         }
 
         let tls = Arc::new(tls::server_config(provider, resolver)?);
+        let metrics_addr = metrics_listener.local_addr();
         let metrics_server = tokio::spawn({
             let router = metrics_router(state.clone());
             let stop = background.clone();
@@ -292,8 +293,12 @@ impl Server {
         });
 
         state.health.set_ready(true);
+        let local = |listener: std::io::Result<SocketAddr>, configured: SocketAddr| {
+            listener.unwrap_or(configured).to_string()
+        };
         tracing::info!(
-            listen = %https.local_addr().map_or_else(|_| config.listen.to_string(), |a| a.to_string()),
+            listen = %local(https.local_addr(), config.listen),
+            metrics_listen = %local(metrics_addr, config.metrics_listen),
             "serving admission reviews"
         );
 

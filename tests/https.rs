@@ -1,0 +1,427 @@
+//! End to end over real HTTPS: the shared fixtures as the API server sends them, the
+//! patches applied with an RFC 6902 implementation, and the bad inputs a webhook meets.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use support::{TestServer, fixtures, https_client, patch_of};
+
+/// (container, preStop sleep seconds) and the grace period each fixture must end with;
+/// `None` for fixtures that must come back without a patch.
+fn expected() -> BTreeMap<&'static str, Option<(Vec<(&'static str, Option<u64>)>, i64)>> {
+    BTreeMap::from([
+        (
+            "01-pod-single-container.json",
+            Some((vec![("app", Some(10))], 40)),
+        ),
+        (
+            "02-pod-nginx-and-app.json",
+            Some((vec![("nginx", Some(10)), ("app", Some(15))], 45)),
+        ),
+        (
+            "03-pod-app-and-cloud-sql-proxy.json",
+            Some((vec![("app", Some(10)), ("cloud-sql-proxy", Some(40))], 45)),
+        ),
+        (
+            "04-pod-native-sidecar.json",
+            Some((vec![("app", Some(10))], 45)),
+        ),
+        (
+            "05-pod-existing-prestop.json",
+            Some((vec![("app", None), ("nginx", Some(10))], 30)),
+        ),
+        (
+            "06-pod-annotation-overrides.json",
+            Some((vec![("nginx", Some(20)), ("app", Some(23))], 68)),
+        ),
+        (
+            "07-pod-bad-annotations.json",
+            Some((vec![("app", Some(10))], 40)),
+        ),
+        ("08-pod-job-never-restart.json", None),
+        ("09-pod-opt-out.json", None),
+        (
+            "10-deployment-create.json",
+            Some((vec![("nginx", Some(10)), ("app", Some(15))], 45)),
+        ),
+        (
+            "11-statefulset-update.json",
+            Some((vec![("db", Some(10))], 130)),
+        ),
+        ("12-pod-dry-run.json", Some((vec![("app", Some(10))], 40))),
+        (
+            "13-pod-long-grace.json",
+            Some((vec![("ledger", Some(10))], 130)),
+        ),
+        ("14-configmap-not-a-pod.json", None),
+    ])
+}
+
+fn pod_spec<'a>(object: &'a Value) -> &'a Value {
+    match object["kind"].as_str() {
+        Some("Pod") => &object["spec"],
+        _ => &object["spec"]["template"]["spec"],
+    }
+}
+
+async fn review(server: &TestServer, client: &reqwest::Client, body: Vec<u8>) -> Value {
+    let response = client
+        .post(server.url("/mutate"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_fixture_gets_the_documented_plan() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let expected = expected();
+    let fixtures = fixtures();
+    assert_eq!(
+        fixtures.len(),
+        expected.len(),
+        "a fixture without an expectation"
+    );
+    for (name, body) in fixtures {
+        let request: Value = serde_json::from_slice(&body).unwrap();
+        let answer = review(&server, &client, body).await;
+        let response = &answer["response"];
+        assert_eq!(answer["apiVersion"], "admission.k8s.io/v1", "{name}");
+        assert_eq!(answer["kind"], "AdmissionReview", "{name}");
+        assert_eq!(response["uid"], request["request"]["uid"], "{name}");
+        assert_eq!(response["allowed"], true, "{name}");
+
+        let Some((containers, grace)) = &expected[name.as_str()] else {
+            assert!(response.get("patch").is_none(), "{name} was patched");
+            assert!(response.get("patchType").is_none(), "{name}");
+            continue;
+        };
+        assert_eq!(response["patchType"], "JSONPatch", "{name}");
+        let patch = patch_of(&answer).expect("a patch");
+        let mut object = request["request"]["object"].clone();
+        json_patch::patch(&mut object, &patch.0).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let spec = pod_spec(&object);
+        assert_eq!(spec["terminationGracePeriodSeconds"], *grace, "{name}");
+        for (container, sleep) in containers {
+            let found = spec["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == *container)
+                .unwrap();
+            let seconds = found["lifecycle"]["preStop"]["sleep"]["seconds"].as_u64();
+            match sleep {
+                Some(sleep) => assert_eq!(seconds, Some(*sleep), "{name} {container}"),
+                None => assert_eq!(seconds, None, "{name} {container} was touched"),
+            }
+        }
+        assert!(
+            response["auditAnnotations"]["plan"].is_string(),
+            "{name} has no plan audit annotation"
+        );
+
+        // The mutated object, sent again (a reinvocation), is a fixpoint.
+        let mut again = request.clone();
+        again["request"]["object"] = object;
+        let second = review(&server, &client, serde_json::to_vec(&again).unwrap()).await;
+        assert!(
+            second["response"].get("patch").is_none(),
+            "{name}: second pass patched: {:?}",
+            patch_of(&second)
+        );
+    }
+}
+
+#[tokio::test]
+async fn warnings_name_the_bad_annotations_and_the_users_hook() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let warnings = |answer: &Value| -> Vec<String> {
+        answer["response"]["warnings"]
+            .as_array()
+            .map(|w| w.iter().map(|w| w.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    };
+    let fixtures: BTreeMap<_, _> = fixtures().into_iter().collect();
+
+    let bad = review(
+        &server,
+        &client,
+        fixtures["07-pod-bad-annotations.json"].clone(),
+    )
+    .await;
+    let bad = warnings(&bad);
+    assert_eq!(bad.len(), 3, "{bad:?}");
+    for key in [
+        "lameduck.dev/sleep",
+        "lameduck.dev/shutdown",
+        "lameduck.dev/stagger",
+    ] {
+        assert!(
+            bad.iter().any(|w| w.contains(key)),
+            "no warning names {key}"
+        );
+    }
+    assert!(bad.iter().all(|w| w.starts_with("lameduck: ")));
+
+    let own = review(
+        &server,
+        &client,
+        fixtures["05-pod-existing-prestop.json"].clone(),
+    )
+    .await;
+    let own = warnings(&own);
+    assert_eq!(own.len(), 1);
+    assert!(own[0].contains("\"app\""), "{own:?}");
+
+    let clean = review(
+        &server,
+        &client,
+        fixtures["02-pod-nginx-and-app.json"].clone(),
+    )
+    .await;
+    assert!(warnings(&clean).is_empty());
+}
+
+#[tokio::test]
+async fn dry_run_gets_the_same_answer_as_a_real_create() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let fixtures: BTreeMap<_, _> = fixtures().into_iter().collect();
+    let real = review(
+        &server,
+        &client,
+        fixtures["01-pod-single-container.json"].clone(),
+    )
+    .await;
+    let dry = review(&server, &client, fixtures["12-pod-dry-run.json"].clone()).await;
+    assert_eq!(patch_of(&real), patch_of(&dry));
+}
+
+#[tokio::test]
+async fn http2_and_http1_are_both_served() {
+    let server = TestServer::start().await;
+    let body = fixtures()[0].1.clone();
+    for (http1_only, version) in [
+        (false, reqwest::Version::HTTP_2),
+        (true, reqwest::Version::HTTP_11),
+    ] {
+        let client = https_client(&server.ca_pem, http1_only);
+        let response = client
+            .post(server.url("/mutate"))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.version(), version);
+        assert_eq!(response.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn what_is_not_a_review_gets_a_400_with_one_line() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let deep = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
+    let deep_object = format!(
+        r#"{{"request":{{"uid":"u","kind":{{"group":"","version":"v1","kind":"Pod"}},"operation":"CREATE","object":{{"spec":{{"containers":[{{"name":"a","lifecycle":{{"preStop":{deep}}}}}]}}}}}}}}"#
+    );
+    let review_with = |object: Value| {
+        serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "u",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "operation": "CREATE",
+                "object": object,
+            },
+        }))
+        .unwrap()
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("not json", b"hello".to_vec()),
+        ("empty", Vec::new()),
+        (
+            "no request",
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(),
+        ),
+        (
+            "no uid",
+            br#"{"request":{"kind":{"kind":"Pod"},"operation":"CREATE"}}"#.to_vec(),
+        ),
+        ("deep nesting", deep.clone().into_bytes()),
+        ("deep object", deep_object.into_bytes()),
+        (
+            "containers not a list",
+            review_with(json!({"spec": {"containers": {"a": 1}}})),
+        ),
+        (
+            "grace a string",
+            review_with(json!({"spec": {"terminationGracePeriodSeconds": "30"}})),
+        ),
+        (
+            "annotation a number",
+            review_with(json!({"metadata": {"annotations": {"a": 1}}})),
+        ),
+        ("create without object", review_with(Value::Null)),
+    ];
+    for (what, body) in cases {
+        let response = client
+            .post(server.url("/mutate"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{what}");
+        let text = response.text().await.unwrap();
+        assert_eq!(text.trim_end().lines().count(), 1, "{what}: {text}");
+    }
+    // The server is still fine.
+    let ok = client.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn hostile_but_well_formed_objects_are_admitted_unchanged_or_planned() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let request = |object: Value| {
+        serde_json::to_vec(&json!({
+            "request": {
+                "uid": "u",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "operation": "CREATE",
+                "object": object,
+            },
+        }))
+        .unwrap()
+    };
+    let many_containers: Vec<Value> = (0..500)
+        .map(|i| json!({"name": format!("c{i}"), "image": "app"}))
+        .collect();
+    let cases = [
+        json!({}),
+        json!({"spec": null}),
+        json!({"spec": {"containers": []}}),
+        json!({"spec": {"containers": many_containers}}),
+        json!({"metadata": {"annotations": {"lameduck.dev/sleep": "9".repeat(10_000)}}, "spec": {"containers": [{"name": "a"}]}}),
+        json!({"spec": {"containers": [{"name": "a", "lifecycle": null}], "terminationGracePeriodSeconds": i64::MAX}}),
+        json!({"spec": {"containers": [{}]}}),
+    ];
+    for object in cases {
+        let answer = review(&server, &client, request(object.clone())).await;
+        assert_eq!(answer["response"]["allowed"], true);
+        if let Some(patch) = patch_of(&answer) {
+            let mut patched = object.clone();
+            json_patch::patch(&mut patched, &patch.0).expect("patch applies");
+        }
+    }
+}
+
+#[tokio::test]
+async fn other_kinds_operations_and_subresources_are_allowed_unchanged() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let pod = json!({"spec": {"containers": [{"name": "app", "image": "a"}]}});
+    let cases = [
+        ("", "Pod", "UPDATE", None),
+        ("", "Pod", "DELETE", None),
+        ("", "Pod", "CREATE", Some("ephemeralcontainers")),
+        ("apps", "Deployment", "DELETE", None),
+        ("", "Service", "CREATE", None),
+        ("example.com", "Deployment", "CREATE", None),
+    ];
+    for (group, kind, operation, sub_resource) in cases {
+        let body = serde_json::to_vec(&json!({
+            "request": {
+                "uid": "u",
+                "kind": {"group": group, "version": "v1", "kind": kind},
+                "operation": operation,
+                "subResource": sub_resource,
+                "object": pod,
+            },
+        }))
+        .unwrap();
+        let answer = review(&server, &client, body).await;
+        assert_eq!(answer["response"]["allowed"], true);
+        assert!(
+            answer["response"].get("patch").is_none(),
+            "{kind} {operation}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn methods_paths_and_sizes() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let get = client.get(server.url("/mutate")).send().await.unwrap();
+    assert_eq!(get.status(), 405);
+    let unknown = client.post(server.url("/validate")).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+
+    // 8 MiB is accepted (an UPDATE carries two objects)...
+    let filler = "x".repeat(7 * 1024 * 1024);
+    let big = serde_json::to_vec(&json!({
+        "request": {
+            "uid": "big",
+            "kind": {"group": "apps", "version": "v1", "kind": "StatefulSet"},
+            "operation": "UPDATE",
+            "object": {"metadata": {"annotations": {"filler": filler}}, "spec": {"template": {"spec": {"containers": [{"name": "db"}]}}}},
+            "oldObject": {"metadata": {"annotations": {"filler": "old"}}},
+        },
+    }))
+    .unwrap();
+    assert!(big.len() < 8 * 1024 * 1024);
+    let accepted = client
+        .post(server.url("/mutate"))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 200);
+    // ...more is not.
+    let huge = vec![b' '; 8 * 1024 * 1024 + 1];
+    let refused = client
+        .post(server.url("/mutate"))
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 413);
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let plain = reqwest::Client::new();
+    for url in [server.url("/healthz"), server.url("/readyz")] {
+        assert_eq!(
+            client.get(&url).send().await.unwrap().status(),
+            200,
+            "{url}"
+        );
+    }
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let url = server.metrics_url(path);
+        assert_eq!(plain.get(&url).send().await.unwrap().status(), 200, "{url}");
+    }
+    let readyz = plain
+        .get(server.metrics_url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(readyz.contains("sleep"), "{readyz}");
+}

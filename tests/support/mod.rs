@@ -1,0 +1,201 @@
+//! Shared by the integration tests: a real server on loopback with a real certificate,
+//! an HTTPS client that trusts it, and the shared fixtures.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lameduck::cluster::ClusterState;
+use lameduck::plan::Settings;
+use lameduck::server::metrics::Metrics;
+use lameduck::server::tls::CertSource;
+use lameduck::server::{Server, ServerConfig};
+use lameduck::webhook::{Mode, Webhook};
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A CA and a `localhost` serving certificate signed by it, as PEM.
+pub struct TestPki {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl TestPki {
+    pub fn new(common_name: &str) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{common_name} CA"));
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name.to_string());
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        TestPki {
+            ca_pem: ca.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    pub fn write(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        std::fs::create_dir_all(dir).unwrap();
+        let cert = dir.join("tls.crt");
+        let key = dir.join("tls.key");
+        std::fs::write(&cert, &self.cert_pem).unwrap();
+        std::fs::write(&key, &self.key_pem).unwrap();
+        (cert, key)
+    }
+
+    pub fn cert_der(&self) -> Vec<u8> {
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::CertificateDer::from_pem_slice(self.cert_pem.as_bytes())
+            .unwrap()
+            .to_vec()
+    }
+}
+
+pub struct TestServer {
+    pub https: SocketAddr,
+    pub metrics: SocketAddr,
+    pub drain: CancellationToken,
+    pub task: JoinHandle<()>,
+    pub ca_pem: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(Settings::default(), Duration::from_millis(100)).await
+    }
+
+    pub async fn start_with(settings: Settings, cert_poll_interval: Duration) -> Self {
+        install_crypto();
+        let dir = tempfile::tempdir().unwrap();
+        let pki = TestPki::new("lameduck-test");
+        let (cert, key) = pki.write(dir.path());
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            metrics_listen: "127.0.0.1:0".parse().unwrap(),
+            cert: CertSource::Files { cert, key },
+            drain_delay: Duration::ZERO,
+            shutdown_timeout: Duration::from_secs(5),
+            cert_poll_interval,
+        };
+        let webhook = Arc::new(Webhook::new(
+            settings,
+            Mode::Cluster,
+            Arc::new(ClusterState::standalone()),
+        ));
+        let server = Server::bind(config, webhook, Arc::new(Metrics::new()))
+            .await
+            .unwrap();
+        let (https, metrics) = (server.https_addr(), server.metrics_addr());
+        let drain = CancellationToken::new();
+        let task = tokio::spawn({
+            let drain = drain.clone();
+            async move {
+                server.run(drain).await.unwrap();
+            }
+        });
+        TestServer {
+            https,
+            metrics,
+            drain,
+            task,
+            ca_pem: pki.ca_pem,
+            _dir: dir,
+        }
+    }
+
+    pub fn client(&self) -> reqwest::Client {
+        https_client(&self.ca_pem, false)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.https.port())
+    }
+
+    pub fn metrics_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.metrics)
+    }
+}
+
+/// An HTTPS client that trusts `ca_pem` and resolves `localhost` to loopback.
+pub fn https_client(ca_pem: &str, http1_only: bool) -> reqwest::Client {
+    install_crypto();
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap();
+    let mut builder = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .tls_info(true)
+        .timeout(Duration::from_secs(30));
+    if http1_only {
+        builder = builder.http1_only();
+    }
+    builder.build().unwrap()
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.join("../shared/fixtures/admission")
+}
+
+/// Every shared fixture, by file name, sorted.
+pub fn fixtures() -> Vec<(String, Vec<u8>)> {
+    let mut fixtures: Vec<(String, Vec<u8>)> = std::fs::read_dir(fixtures_dir())
+        .expect("../shared/fixtures/admission exists beside the project")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .map(|path| {
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&path).unwrap(),
+            )
+        })
+        .collect();
+    fixtures.sort();
+    fixtures
+}
+
+/// The decoded JSON Patch of an AdmissionReview response, if any.
+pub fn patch_of(response: &Value) -> Option<json_patch::Patch> {
+    use base64::Engine as _;
+    let encoded = response["response"]["patch"].as_str()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("patch is base64");
+    Some(serde_json::from_slice(&bytes).expect("patch is a JSON Patch"))
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use support::{TestServer, fixtures, https_client, patch_of};
 
-/// (container, preStop sleep seconds) and the grace period each fixture must end with;
-/// `None` for fixtures that must come back without a patch.
-fn expected() -> BTreeMap<&'static str, Option<(Vec<(&'static str, Option<u64>)>, i64)>> {
+/// Each container's preStop sleep (`None`: left alone) and the pod's grace period.
+type Expected = (Vec<(&'static str, Option<u64>)>, i64);
+
+/// What each fixture must end with; `None` for fixtures that must come back unpatched.
+fn expected() -> BTreeMap<&'static str, Option<Expected>> {
     BTreeMap::from([
         (
             "01-pod-single-container.json",
@@ -59,7 +61,7 @@ fn expected() -> BTreeMap<&'static str, Option<(Vec<(&'static str, Option<u64>)>
     ])
 }
 
-fn pod_spec<'a>(object: &'a Value) -> &'a Value {
+fn pod_spec(object: &Value) -> &Value {
     match object["kind"].as_str() {
         Some("Pod") => &object["spec"],
         _ => &object["spec"]["template"]["spec"],

@@ -93,6 +93,10 @@ impl Metrics {
             warnings.clone(),
         );
         let tls_reloads = Family::<ResultLabels, Counter>::default();
+        // Both series exist from the start, so a first failure is a change from 0.
+        for result in ["success", "failure"] {
+            let _ = tls_reloads.get_or_create(&ResultLabels { result });
+        }
         registry.register(
             "lameduck_tls_reloads",
             "Serving certificate reloads, by result",

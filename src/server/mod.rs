@@ -197,6 +197,7 @@ pub struct Server {
     state: AppState,
     resolver: Arc<CertResolver>,
     provider: Arc<CryptoProvider>,
+    cert_fingerprint: tls::Fingerprint,
 }
 
 impl Server {
@@ -206,6 +207,10 @@ impl Server {
         metrics: Arc<Metrics>,
     ) -> Result<Self, ServerError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cert_fingerprint = match &config.cert {
+            CertSource::Files { cert, key } => tls::fingerprint([cert, key]),
+            CertSource::SelfSigned => None,
+        };
         let cert = config.cert.load(&provider)?;
         if matches!(config.cert, CertSource::SelfSigned) {
             tracing::warn!(
@@ -234,6 +239,7 @@ impl Server {
             },
             resolver,
             provider,
+            cert_fingerprint,
         })
     }
 
@@ -262,13 +268,13 @@ impl Server {
             state,
             resolver,
             provider,
+            cert_fingerprint,
         } = self;
         let background = CancellationToken::new();
 
         if let CertSource::Files { cert, key } = &config.cert {
             tokio::spawn(watch_certificates(
-                cert.clone(),
-                key.clone(),
+                (cert.clone(), key.clone(), cert_fingerprint),
                 config.cert_poll_interval,
                 provider.clone(),
                 resolver.clone(),
@@ -426,8 +432,7 @@ async fn accept_loop(
 }
 
 async fn watch_certificates(
-    cert: PathBuf,
-    key: PathBuf,
+    (cert, key, seen): (PathBuf, PathBuf, tls::Fingerprint),
     interval: Duration,
     provider: Arc<CryptoProvider>,
     resolver: Arc<CertResolver>,
@@ -438,6 +443,7 @@ async fn watch_certificates(
     let watching = tls::watch_files(
         cert,
         key,
+        seen,
         interval,
         provider,
         resolver,

@@ -172,9 +172,12 @@ pub fn server_config(
     Ok(config)
 }
 
+/// What the certificate files looked like when they were last read.
+pub type Fingerprint = Option<Vec<(PathBuf, SystemTime, u64)>>;
+
 /// A cheap fingerprint of the files: a kubelet `..data` swap changes what the paths
 /// resolve to, which a modification time alone (of a symlink) may not show.
-fn fingerprint(paths: [&Path; 2]) -> Option<Vec<(PathBuf, SystemTime, u64)>> {
+pub fn fingerprint(paths: [&Path; 2]) -> Fingerprint {
     paths
         .iter()
         .map(|path| {
@@ -204,15 +207,17 @@ impl ReloadResult {
 /// Polls the certificate files and swaps in a new pair when they change. A pair that
 /// does not load or match is reported and the old certificate keeps serving; it is
 /// retried only when the files change again.
+/// `seen` is the fingerprint taken before the serving pair was loaded, so a change made
+/// between that load and the first poll is not missed.
 pub async fn watch_files(
     cert: PathBuf,
     key: PathBuf,
+    mut seen: Fingerprint,
     interval: Duration,
     provider: Arc<CryptoProvider>,
     resolver: Arc<CertResolver>,
     on_reload: impl Fn(ReloadResult, &Result<ServingCert, TlsError>) + Send,
 ) {
-    let mut seen = fingerprint([&cert, &key]);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;

@@ -321,29 +321,14 @@ impl Server {
                 tokio::time::sleep(drain_delay).await;
             }
         };
-        let connections = accept_loop(
+        serve_tls(
             https,
-            TlsAcceptor::from(tls),
+            tls,
             admission_router(state),
             draining,
+            config.shutdown_timeout,
         )
         .await;
-
-        tracing::info!(
-            in_flight = connections.tracker.len(),
-            "listener closed; waiting for in-flight requests"
-        );
-        connections
-            .graceful
-            .shutdown_with(config.shutdown_timeout)
-            .await;
-        connections.tracker.close();
-        if tokio::time::timeout(config.shutdown_timeout, connections.tracker.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("shutdown timeout reached with connections still open");
-        }
         background.cancel();
         let _ = metrics_server.await;
         tracing::info!("stopped");
@@ -351,24 +336,36 @@ impl Server {
     }
 }
 
+/// Serves `router` over TLS on `listener` until `stop` completes, then closes the
+/// listener and gives in-flight requests (and connections still in their handshake)
+/// `shutdown_timeout` to finish. Public so the benchmark baseline uses the same stack.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    stop: impl Future<Output = ()>,
+    shutdown_timeout: Duration,
+) {
+    let Connections { graceful, tracker } =
+        accept_loop(listener, TlsAcceptor::from(tls), router, stop).await;
+    tracing::info!(
+        in_flight = tracker.len(),
+        "listener closed; waiting for in-flight requests"
+    );
+    let deadline = tokio::time::Instant::now() + shutdown_timeout;
+    if tokio::time::timeout_at(deadline, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish within the shutdown timeout");
+    }
+    tracker.close();
+    let _ = tokio::time::timeout_at(deadline, tracker.wait()).await;
+}
+
 struct Connections {
     graceful: GracefulShutdown,
     tracker: TaskTracker,
-}
-
-trait GracefulExt {
-    async fn shutdown_with(self, timeout: Duration);
-}
-
-impl GracefulExt for GracefulShutdown {
-    async fn shutdown_with(self, timeout: Duration) {
-        if tokio::time::timeout(timeout, self.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("in-flight requests did not finish within the shutdown timeout");
-        }
-    }
 }
 
 /// Accepts TLS connections until `stop` completes. Each connection is tracked so the

@@ -210,7 +210,7 @@ impl Webhook {
                 }
             }
             if let Some(summary) = &injection.summary {
-                audit_annotations.insert("plan", summary.clone());
+                audit_annotations.insert("plan", audit_value(summary));
                 tracing::debug!(plan = %summary, "planned");
             }
         }
@@ -230,4 +230,16 @@ impl Webhook {
             reasons,
         )))
     }
+}
+
+/// Audit annotations land in every audit log line of the request: a pod with hundreds of
+/// containers should not make those lines huge.
+fn audit_value(summary: &str) -> String {
+    const MAX_CHARS: usize = 1024;
+    if summary.chars().count() <= MAX_CHARS {
+        return summary.to_string();
+    }
+    let mut cut: String = summary.chars().take(MAX_CHARS - 1).collect();
+    cut.push('…');
+    cut
 }

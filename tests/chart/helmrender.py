@@ -74,7 +74,7 @@ class Doc:
 
 
 def _split_docs(source: str, text: str) -> list[Doc]:
-    docs = []
+    docs: list[Doc] = []
     for part in _SEPARATOR.split(text):
         part = part.strip()
         if not part:
@@ -89,12 +89,13 @@ def _split_docs(source: str, text: str) -> list[Doc]:
 
 
 def _order(docs: list[Doc]) -> list[Doc]:
-    def key(item: tuple[int, Doc]) -> tuple[int, str, int]:
-        index, doc = item
+    # Helm's order (unknown kinds alphabetically, after the known ones), then by name:
+    # the same whichever engine rendered.
+    def key(doc: Doc) -> tuple[int, str, str, str]:
         kind = INSTALL_ORDER.index(doc.kind) if doc.kind in INSTALL_ORDER else len(INSTALL_ORDER)
-        return (kind, doc.source, index)
+        return (kind, doc.kind, doc.name, doc.source)
 
-    return [doc for _, doc in sorted(enumerate(docs), key=key)]
+    return sorted(docs, key=key)
 
 
 def parse_sets(sets: list[str]) -> dict[str, Any]:
@@ -204,7 +205,7 @@ def split(files: list[Path], out: Path) -> tuple[list[Path], list[str]]:
     """One object per file under `out`, CRD kinds left out. Returns (files, skipped)."""
     written: list[Path] = []
     skipped: list[str] = []
-    for file in files:
+    for number, file in enumerate(files):
         for index, obj in enumerate(yaml.safe_load_all(file.read_text())):
             if not obj:
                 continue
@@ -212,7 +213,7 @@ def split(files: list[Path], out: Path) -> tuple[list[Path], list[str]]:
             if (obj.get("apiVersion"), obj.get("kind")) in CRD_KINDS:
                 skipped.append(label)
                 continue
-            target = out / f"{file.stem}-{index:03d}-{obj.get('kind', 'x').lower()}.yaml"
+            target = out / f"{number:03d}-{file.stem}-{index:03d}-{str(obj.get('kind', 'x')).lower()}.yaml"
             target.write_text(yaml.safe_dump(obj, sort_keys=False))
             written.append(target)
     return written, skipped

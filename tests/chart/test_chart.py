@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -487,3 +488,13 @@ def test_notes_render(values: dict[str, Any]) -> None:
 def test_lint_is_clean() -> None:
     for values in ({}, {"certs": {"mode": "cert-manager"}, "targets": "all", "mode": "namespace"}):
         assert helmrender.lint(values, "1.30.0") == []
+
+
+@pytest.mark.skipif(not os.environ.get("HELM"), reason="needs a Helm CLI (HELM) for --kube-version")
+def test_kubernetes_1_29_gets_no_native_sleep() -> None:
+    # Native preStop sleep is beta (on) from 1.30; on 1.29 the drain delay alone covers it.
+    docs = helmrender.render({}, namespace=NS, kube_version="1.29.0")
+    (deployment,) = [d.obj for d in docs if d.kind == "Deployment"]
+    (main,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "lifecycle" not in main
+    assert any(arg.startswith("--drain-delay=") and arg != "--drain-delay=0s" for arg in main["args"])

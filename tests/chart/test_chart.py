@@ -224,6 +224,11 @@ def test_two_replicas_and_a_pdb_that_selects_them() -> None:
     assert deployment["spec"]["selector"]["matchLabels"] == pdb["spec"]["selector"]["matchLabels"]
 
 
+def test_no_pdb_for_a_single_replica() -> None:
+    # minAvailable 1 of 1 would block every node drain.
+    assert objects({"replicaCount": 1}, "PodDisruptionBudget") == []
+
+
 def test_replicas_spread_across_nodes() -> None:
     pod = one(None, "Deployment")["spec"]["template"]
     constraints = pod["spec"]["topologySpreadConstraints"]

@@ -30,15 +30,16 @@ if [[ ! -x $binary ]]; then
   RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --locked --target "$target"
 fi
 # scratch has no libc: the binary must be static.
-if ldd "$binary" >/dev/null 2>&1; then
+linkage=$(ldd "$binary" 2>&1 || true)
+if ! grep -qE 'statically linked|not a dynamic executable' <<<"$linkage"; then
   echo "docker-smoke: $binary is dynamically linked:" >&2
-  ldd "$binary" >&2
+  echo "$linkage" >&2
   exit 1
 fi
-file "$binary" 2>/dev/null | grep -q 'static' || {
-  echo "docker-smoke: $binary does not look static: $(file "$binary" 2>&1)" >&2
+if command -v file >/dev/null && ! file "$binary" | grep -qE 'static(-pie)? linked|statically linked'; then
+  echo "docker-smoke: $binary does not look static: $(file "$binary")" >&2
   exit 1
-}
+fi
 
 echo "docker-smoke: docker build -t $image" >&2
 "$docker" build --quiet --build-arg "BINARY=$binary" -t "$image" . >/dev/null

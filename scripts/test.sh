@@ -9,7 +9,8 @@ step "tools"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+.venv/bin/pip install --quiet --disable-pip-version-check \
+  -r scripts/requirements-test.txt -r tests/chart/requirements.txt
 export PYTHON="$PWD/.venv/bin/python"
 export PATH="$PWD/.venv/bin:$PATH"
 
@@ -35,5 +36,9 @@ if [ -x scripts/fuzz.sh ]; then
   step "fuzz smoke"
   scripts/fuzz.sh smoke
 fi
+
+# Skips with a message when no Docker daemon is reachable (.ci/run starts one if it can).
+step "container image: docker build, run, answer"
+scripts/docker-smoke.sh
 
 step "all checks passed"

@@ -34,7 +34,7 @@ pub fn mutate(
             };
             for_each_object(document, &source.name, index + 1, &mut visit)?;
             if collection(document) == Some(Collection::ResourceList) {
-                append_results(document, &mutated.notes[first_note..], strict);
+                write_results(document, &mutated.notes[first_note..], strict);
             }
         }
     }
@@ -68,14 +68,12 @@ fn mutate_object(
         .collect())
 }
 
-/// Appends one `results` entry per warning, in the `config.kubernetes.io/v1` shape:
+/// Writes one `results` entry per warning, in the `config.kubernetes.io/v1` shape:
 /// `message`, `severity`, `resourceRef` and, when the orchestrator annotated the item
-/// with where it came from, `file`. Results already there (from earlier functions in
-/// the pipeline) are kept.
-fn append_results(resource_list: &mut Value, notes: &[Note], strict: bool) {
-    if notes.is_empty() {
-        return;
-    }
+/// with where it came from, `file`. Results from other functions are kept; lameduck's
+/// own from an earlier run (their message starts with `lameduck: `) are replaced, so
+/// running the function twice gives the same output.
+fn write_results(resource_list: &mut Value, notes: &[Note], strict: bool) {
     let Some(list) = resource_list.as_object_mut() else {
         return;
     };
@@ -98,12 +96,28 @@ fn append_results(resource_list: &mut Value, notes: &[Note], strict: bool) {
             Value::Object(result)
         })
         .collect();
-    match list.get_mut("results").and_then(Value::as_array_mut) {
-        Some(results) => results.extend(new),
-        None => {
+    // Edited in place so the key keeps its position; a `results` that is not a list is
+    // not valid in a ResourceList, and ours replaces it.
+    match list.get_mut("results") {
+        Some(Value::Array(results)) => {
+            results.retain(|r| !is_ours(r));
+            results.extend(new);
+            if results.is_empty() {
+                list.shift_remove("results");
+            }
+        }
+        _ if new.is_empty() => {}
+        _ => {
             list.insert("results".into(), Value::Array(new));
         }
     }
+}
+
+fn is_ours(result: &Value) -> bool {
+    result
+        .get("message")
+        .and_then(Value::as_str)
+        .is_some_and(|message| message.starts_with("lameduck: "))
 }
 
 fn resource_ref(object: &ObjectRef) -> Value {
@@ -221,6 +235,29 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .starts_with("lameduck: container \"app\" has its own preStop")
+        );
+    }
+
+    #[test]
+    fn our_earlier_results_are_replaced_and_dropped_when_fixed() {
+        let web = deployment(
+            "web",
+            json!([{"name": "app"}]),
+            json!({"lameduck.dev/sleep": "soon"}),
+        );
+        let list = json!({"apiVersion": "config.kubernetes.io/v1", "kind": "ResourceList",
+            "results": [{"message": "other", "severity": "info"}], "items": [web]});
+        let mut sources = [source(vec![list])];
+        mutate(&mut sources, &Settings::default(), false).unwrap();
+        mutate(&mut sources, &Settings::default(), false).unwrap();
+        let document = &mut sources[0].documents[0];
+        assert_eq!(document["results"].as_array().unwrap().len(), 2);
+        // The annotation fixed: our result goes, the other function's stays.
+        document["items"][0]["spec"]["template"]["metadata"]["annotations"] = json!({});
+        mutate(&mut sources, &Settings::default(), false).unwrap();
+        assert_eq!(
+            sources[0].documents[0]["results"],
+            json!([{"message": "other", "severity": "info"}])
         );
     }
 

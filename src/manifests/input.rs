@@ -252,7 +252,7 @@ mod tests {
     fn mixed_sources_are_written_as_yaml() {
         let json = parse("a", "{}").unwrap();
         let yaml = parse("b", "a: 1").unwrap();
-        assert_eq!(output_format(&[json.clone()]), Format::Json);
+        assert_eq!(output_format(std::slice::from_ref(&json)), Format::Json);
         assert_eq!(output_format(&[json, yaml]), Format::Yaml);
         assert_eq!(output_format(&[]), Format::Yaml);
     }

@@ -253,7 +253,13 @@ mod tests {
         let document = &mut sources[0].documents[0];
         assert_eq!(document["results"].as_array().unwrap().len(), 2);
         // The annotation fixed: our result goes, the other function's stays.
-        document["items"][0]["spec"]["template"]["metadata"]["annotations"] = json!({});
+        // (Only that key: the status record must stay, or the injected hook looks like
+        // the user's own.)
+        let annotations = &mut document["items"][0]["spec"]["template"]["metadata"]["annotations"];
+        annotations
+            .as_object_mut()
+            .unwrap()
+            .shift_remove("lameduck.dev/sleep");
         mutate(&mut sources, &Settings::default(), false).unwrap();
         assert_eq!(
             sources[0].documents[0]["results"],

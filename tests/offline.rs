@@ -1,0 +1,317 @@
+//! `lameduck mutate` and `lameduck explain`, run as the real binary over the files in
+//! `tests/golden/`. Outputs are compared byte for byte with the checked-in goldens;
+//! `UPDATE_GOLDEN=1 cargo test --test offline` rewrites them (then read the diff: every
+//! number in them was checked by hand against DESIGN.md's arithmetic).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn golden_path(name: &str) -> PathBuf {
+    root().join("tests/golden").join(name)
+}
+
+fn read_golden(name: &str) -> String {
+    std::fs::read_to_string(golden_path(name))
+        .unwrap_or_else(|error| panic!("reading tests/golden/{name}: {error}"))
+}
+
+/// Runs the binary from the crate root (so paths in messages are `tests/golden/...`),
+/// with nothing from the caller's environment that could change planning or messages.
+fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lameduck"));
+    command
+        .args(args)
+        .current_dir(root())
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("LAMEDUCK_") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command.spawn().expect("the lameduck binary runs");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin is piped");
+        pipe.write_all(input).expect("writing stdin");
+    }
+    child.wait_with_output().expect("lameduck finishes")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
+}
+
+/// Compares `actual` with `tests/golden/{name}`, or rewrites it under `UPDATE_GOLDEN=1`.
+fn golden(name: &str, actual: &str) {
+    let path = golden_path(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("writing the golden file");
+        return;
+    }
+    let expected = read_golden(name);
+    if expected != actual {
+        panic!(
+            "output differs from tests/golden/{name} (UPDATE_GOLDEN=1 rewrites it)\n\
+             --- expected\n{expected}\n--- actual\n{actual}"
+        );
+    }
+}
+
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+const MULTI: &str = "tests/golden/multi.yaml";
+const THREE_TIER: &str = "tests/golden/three-tier.yaml";
+
+#[test]
+fn multi_document_manifest_is_mutated_as_the_golden_says() {
+    let output = run(&["mutate", "-f", MULTI], None);
+    assert_exit(&output, 0);
+    golden("multi.mutated.yaml", &text(&output.stdout));
+    // The StatefulSet's backup agent has its own preStop: one warning, named by file
+    // and object.
+    golden("multi.mutate.stderr", &text(&output.stderr));
+}
+
+#[test]
+fn stdin_and_file_give_the_same_bytes() {
+    let from_file = run(&["mutate", "-f", MULTI], None);
+    assert_exit(&from_file, 0);
+    let input = read_golden("multi.yaml");
+    for args in [&["mutate", "-f", "-"][..], &["mutate"][..]] {
+        let from_stdin = run(args, Some(input.as_bytes()));
+        assert_exit(&from_stdin, 0);
+        assert_eq!(from_stdin.stdout, from_file.stdout, "{args:?}");
+        assert!(text(&from_stdin.stderr).starts_with("<stdin>: StatefulSet/db"));
+    }
+}
+
+#[test]
+fn mutating_twice_gives_the_same_bytes() {
+    for name in [
+        "multi.yaml",
+        "three-tier.yaml",
+        "resource-list.yaml",
+        "list.json",
+    ] {
+        let once = run(&["mutate"], Some(read_golden(name).as_bytes()));
+        assert_exit(&once, 0);
+        let twice = run(&["mutate"], Some(&once.stdout));
+        assert_exit(&twice, 0);
+        assert_eq!(text(&twice.stdout), text(&once.stdout), "{name}");
+    }
+}
+
+#[test]
+fn several_files_are_one_stream_in_order() {
+    let both = run(&["mutate", "-f", MULTI, "-f", THREE_TIER], None);
+    assert_exit(&both, 0);
+    let first = run(&["mutate", "-f", MULTI], None);
+    let second = run(&["mutate", "-f", THREE_TIER], None);
+    let joined = format!("{}---\n{}", text(&first.stdout), text(&second.stdout));
+    assert_eq!(text(&both.stdout), joined);
+}
+
+#[test]
+fn krm_resource_list_on_stdin_gets_results() {
+    // As kustomize and kpt run a function: no arguments, a ResourceList on stdin.
+    let output = run(
+        &["mutate"],
+        Some(read_golden("resource-list.yaml").as_bytes()),
+    );
+    assert_exit(&output, 0);
+    golden("resource-list.out.yaml", &text(&output.stdout));
+}
+
+#[test]
+fn krm_strict_makes_results_errors_and_exits_2() {
+    let output = run(
+        &["mutate", "--strict"],
+        Some(read_golden("resource-list.yaml").as_bytes()),
+    );
+    assert_exit(&output, 2);
+    assert!(text(&output.stdout).contains("severity: error"));
+}
+
+#[test]
+fn json_list_stays_json() {
+    let output = run(&["mutate", "-f", "tests/golden/list.json"], None);
+    assert_exit(&output, 0);
+    assert!(output.stderr.is_empty(), "{}", text(&output.stderr));
+    golden("list.mutated.json", &text(&output.stdout));
+}
+
+#[test]
+fn malformed_yaml_is_exit_1_naming_file_line_and_column() {
+    let output = run(&["mutate", "-f", "tests/golden/malformed.yaml"], None);
+    assert_exit(&output, 1);
+    assert!(output.stdout.is_empty(), "no partial output");
+    let stderr = text(&output.stderr);
+    // Line 10 is ` labels: {}`, indented by one space under `metadata:`.
+    assert!(
+        stderr.starts_with("Error: tests/golden/malformed.yaml:10:2: "),
+        "{stderr}"
+    );
+    let explain = run(&["explain", "-f", "tests/golden/malformed.yaml"], None);
+    assert_exit(&explain, 1);
+}
+
+#[test]
+fn malformed_json_names_the_line_too() {
+    let output = run(
+        &["mutate", "-f", "-"],
+        Some(b"{\n  \"kind\": \"Pod\",\n}\n"),
+    );
+    assert_exit(&output, 1);
+    let stderr = text(&output.stderr);
+    assert!(stderr.starts_with("Error: <stdin>:3:1: "), "{stderr}");
+}
+
+#[test]
+fn a_template_of_the_wrong_shape_is_exit_1_naming_the_object() {
+    let output = run(
+        &["mutate", "-f", "tests/golden/invalid-template.yaml"],
+        None,
+    );
+    assert_exit(&output, 1);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("Error: tests/golden/invalid-template.yaml: Pod/odd: invalid Pod: "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unreadable_file_is_exit_1() {
+    let output = run(&["explain", "-f", "tests/golden/no-such-file.yaml"], None);
+    assert_exit(&output, 1);
+    assert!(text(&output.stderr).contains("tests/golden/no-such-file.yaml: "));
+}
+
+#[test]
+fn explain_text_for_the_three_tier_pod() {
+    let output = run(&["explain", "-f", THREE_TIER], None);
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    // DESIGN.md: proxy at S = 10, app at S + stagger = 15, sidecar at the app's end
+    // 15 + 30 = 45, grace 45 + 5 = 50.
+    for row in [
+        "10s  nginx       proxy    sleep 10s  5s      15s",
+        "15s  app         app      sleep 15s  30s     45s",
+        "45s  fluent-bit  sidecar  sleep 45s  5s      50s",
+        "grace period 50s",
+    ] {
+        assert!(stdout.contains(row), "{row:?} in\n{stdout}");
+    }
+    golden("three-tier.explain.txt", &stdout);
+}
+
+#[test]
+fn explain_text_and_json_for_the_multi_document_manifest() {
+    let output = run(&["explain", "-f", MULTI], None);
+    assert_exit(&output, 0);
+    golden("multi.explain.txt", &text(&output.stdout));
+
+    let output = run(&["explain", "-f", MULTI, "--output", "json"], None);
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    golden("multi.explain.json", &stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
+    assert_eq!(report["version"], 1);
+    let graces: Vec<_> = report["templates"]
+        .as_array()
+        .expect("templates")
+        .iter()
+        .map(|t| (t["kind"].clone(), t["gracePeriodSeconds"].clone()))
+        .collect();
+    // Deployment 10 + 5 + 30; CronJob 5 + 30; StatefulSet 10 + 60 + 5 (native sidecar).
+    assert_eq!(
+        graces,
+        [
+            ("Deployment".into(), 45.into()),
+            ("CronJob".into(), 35.into()),
+            ("StatefulSet".into(), 75.into()),
+        ]
+    );
+}
+
+#[test]
+fn explaining_mutated_output_says_the_same() {
+    let original = run(&["explain"], Some(read_golden("multi.yaml").as_bytes()));
+    let mutated = run(&["mutate", "-f", MULTI], None);
+    let again = run(&["explain"], Some(&mutated.stdout));
+    assert_exit(&again, 0);
+    assert_eq!(text(&again.stdout), text(&original.stdout));
+}
+
+#[test]
+fn strict_turns_warnings_into_exit_2_and_still_writes_output() {
+    let plain = run(&["mutate", "-f", MULTI], None);
+    let strict = run(&["mutate", "--strict", "-f", MULTI], None);
+    assert_exit(&strict, 2);
+    assert_eq!(strict.stdout, plain.stdout);
+    assert_eq!(strict.stderr, plain.stderr);
+    assert_exit(&run(&["explain", "--strict", "-f", MULTI], None), 2);
+    // No warnings: strict changes nothing.
+    assert_exit(&run(&["mutate", "--strict", "-f", THREE_TIER], None), 0);
+    assert_exit(&run(&["explain", "--strict", "-f", THREE_TIER], None), 0);
+}
+
+#[test]
+fn planning_flags_are_those_of_serve() {
+    let output = run(
+        &[
+            "explain",
+            "-f",
+            THREE_TIER,
+            "--default-sleep",
+            "20s",
+            "--default-stagger",
+            "2s",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_exit(&output, 0);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let template = &report["templates"][0];
+    let sigterms: Vec<_> = template["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .map(|c| c["sigtermAtSeconds"].as_u64())
+        .collect();
+    // proxy 20, app 22, sidecar 22 + 30 = 52; grace 52 + 2 = 54.
+    assert_eq!(sigterms, [Some(20), Some(22), Some(52)]);
+    assert_eq!(template["gracePeriodSeconds"], 54);
+
+    let exec = run(&["mutate", "-f", THREE_TIER, "--action", "exec"], None);
+    assert_exit(&exec, 0);
+    assert!(text(&exec.stdout).contains("- sleep\n"));
+}
+
+#[test]
+fn stdin_twice_is_refused() {
+    let output = run(&["mutate", "-f", "-", "-f", "-"], Some(b""));
+    assert_exit(&output, 1);
+}

@@ -2,10 +2,19 @@
 
 mod cli;
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
-fn main() -> anyhow::Result<std::process::ExitCode> {
+fn main() -> ExitCode {
     // One crypto provider for the whole process: ring, never aws-lc.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    cli::Cli::parse().run()
+    match cli::Cli::parse().run() {
+        Ok(code) => code,
+        Err(error) => {
+            // The whole chain on one line, without a backtrace: these are user errors.
+            eprintln!("Error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -289,9 +289,9 @@ mod tests {
     fn publishes_whole_lists_and_only_real_changes() {
         let mut tracker = Tracker::default();
         let mut published: Option<NamespaceMap> = None;
-        let mut step = |tracker: &mut Tracker,
-                        published: &mut Option<NamespaceMap>,
-                        event: Event<PartialObjectMeta<Namespace>>| {
+        let step = |tracker: &mut Tracker,
+                    published: &mut Option<NamespaceMap>,
+                    event: Event<PartialObjectMeta<Namespace>>| {
             let mut working = None;
             let applied = tracker.apply(event, published, &mut working);
             if let Some(map) = working {

@@ -323,7 +323,7 @@ async fn watch_events_change_defaults_and_labels() {
     assert!(
         watches
             .iter()
-            .all(|s| s.query.get("resourceVersion").is_some())
+            .all(|s| s.query.contains_key("resourceVersion"))
     );
 }
 

@@ -8,7 +8,7 @@ pub mod versions;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
@@ -182,20 +182,48 @@ impl Default for ClusterOptions {
     }
 }
 
-/// Exponential backoff for the namespace watcher, reset after a success.
+/// Exponential backoff for the namespace watcher.
+///
+/// The watcher emits `Event::Init` (a success, as far as `StreamBackoff` knows) before
+/// every list attempt, and `StreamBackoff` resets the backoff on every success, so a
+/// plain backoff (kube's `DefaultBackoff` included) would restart from `min` before each
+/// retry and never grow while the API server is down. Here a reset only counts once the
+/// stream has gone `quiet` (no error for four times `max`), so the delay grows to `max`
+/// during an outage and starts small again after a stretch of healthy watching.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     min: Duration,
     max: Duration,
     next: Duration,
+    quiet: Duration,
+    last_error: Option<Instant>,
 }
 
 impl Backoff {
     pub fn new(min: Duration, max: Duration) -> Self {
+        let max = max.max(min);
         Backoff {
             min,
-            max: max.max(min),
+            max,
             next: min,
+            quiet: max.saturating_mul(4),
+            last_error: None,
+        }
+    }
+
+    fn next_at(&mut self, now: Instant) -> Duration {
+        let current = self.next;
+        self.next = current.saturating_mul(2).min(self.max);
+        self.last_error = Some(now);
+        current
+    }
+
+    fn reset_at(&mut self, now: Instant) {
+        if self
+            .last_error
+            .is_none_or(|last| now.saturating_duration_since(last) > self.quiet)
+        {
+            self.next = self.min;
         }
     }
 }
@@ -204,15 +232,13 @@ impl Iterator for Backoff {
     type Item = Duration;
 
     fn next(&mut self) -> Option<Duration> {
-        let current = self.next;
-        self.next = current.saturating_mul(2).min(self.max);
-        Some(current)
+        Some(self.next_at(Instant::now()))
     }
 }
 
 impl kube::runtime::utils::Backoff for Backoff {
     fn reset(&mut self) {
-        self.next = self.min;
+        self.reset_at(Instant::now());
     }
 }
 
@@ -294,4 +320,29 @@ pub async fn start_with_client(
         );
     }
     state
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_through_resets_until_quiet() {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        let start = Instant::now();
+        let mut delays = Vec::new();
+        for step in 0..6u64 {
+            let now = start + Duration::from_millis(10 * step);
+            // What StreamBackoff does around each failed list: Init (a reset), then the error.
+            backoff.reset_at(now);
+            delays.push(backoff.next_at(now).as_millis());
+        }
+        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
+        // After four times max without an error, a success resets it.
+        backoff.reset_at(start + Duration::from_secs(10));
+        assert_eq!(
+            backoff.next_at(start + Duration::from_secs(10)),
+            Duration::from_millis(100)
+        );
+    }
 }

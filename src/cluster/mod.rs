@@ -2,8 +2,13 @@
 //! and which hook action `auto` means. The rest of the program sees plain data; all
 //! Kubernetes API access lives below this module.
 
+pub mod namespaces;
+pub mod versions;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
@@ -52,6 +57,8 @@ pub struct ClusterState {
     /// `None` without a cluster: namespaces are then unknown, not unlabelled.
     namespaces: ArcSwap<Option<BTreeMap<String, Arc<NamespaceInfo>>>>,
     action: ArcSwap<ActionChoice>,
+    /// Whether the last call to the API server worked; false when standalone.
+    api_reachable: AtomicBool,
 }
 
 impl Default for ClusterState {
@@ -66,6 +73,17 @@ impl ClusterState {
         ClusterState {
             namespaces: ArcSwap::from_pointee(None),
             action: ArcSwap::from_pointee(ActionChoice::standalone()),
+            api_reachable: AtomicBool::new(false),
+        }
+    }
+
+    /// Connected to a cluster, before anything was read: namespaces unknown, and `exec`
+    /// for `auto` because it works on every version.
+    fn connecting() -> Self {
+        ClusterState {
+            namespaces: ArcSwap::from_pointee(None),
+            action: ArcSwap::from_pointee(versions::unknown()),
+            api_reachable: AtomicBool::new(false),
         }
     }
 
@@ -76,6 +94,11 @@ impl ClusterState {
             .as_ref()
             .as_ref()
             .and_then(|namespaces| namespaces.get(name).cloned())
+    }
+
+    /// The whole published map (for the namespace watcher, which copies it on change).
+    pub fn namespaces_snapshot(&self) -> Arc<Option<BTreeMap<String, Arc<NamespaceInfo>>>> {
+        self.namespaces.load_full()
     }
 
     pub fn namespaces_known(&self) -> bool {
@@ -93,6 +116,130 @@ impl ClusterState {
     pub fn set_action(&self, choice: ActionChoice) {
         self.action.store(Arc::new(choice));
     }
+
+    /// Whether the last call to the API server worked (false when standalone). What the
+    /// webhook serves does not depend on it: the last known state is kept either way.
+    pub fn api_reachable(&self) -> bool {
+        self.api_reachable.load(Ordering::Relaxed)
+    }
+
+    fn set_api_reachable(&self, reachable: bool) {
+        self.api_reachable.store(reachable, Ordering::Relaxed);
+    }
+}
+
+/// What can go wrong talking to the API server. Never fatal: callers log and retry.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("API request failed: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("building an API request: {0}")]
+    Request(#[from] kube::core::request::Error),
+    #[error("reading the Node list: {0}")]
+    Decode(#[source] serde_json::Error),
+    #[error("the API server reports a version that cannot be read: {0:?}")]
+    ServerVersion(String),
+    #[error("the API server kept answering the Node list with continue tokens")]
+    Paging,
+}
+
+/// Timings and page sizes of the cluster watchers. The defaults suit production; tests
+/// shorten them.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// Nodes per list page. Full Node objects are large (status.images), so pages are
+    /// kept smaller than the usual 500 to bound the body held in memory at once.
+    pub node_page_size: u32,
+    /// Namespaces per page of the watcher's (re-)list; metadata only, so the usual 500.
+    pub namespace_page_size: u32,
+    /// How often the server and kubelet versions are re-read. Kubelet upgrades roll node
+    /// by node over many minutes, and `exec` is safe on every version, so a few minutes
+    /// of lag costs nothing.
+    pub version_interval: Duration,
+    /// After a failed version read, when to try again.
+    pub version_retry: Duration,
+    /// The namespace watcher's backoff after errors: from `backoff_min`, doubling, up to
+    /// `backoff_max`. It also spaces out the warnings.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// How long `start` waits for the first namespace list and version read, so the
+    /// server does not answer its first reviews blind. After that it starts anyway.
+    pub initial_sync_timeout: Duration,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            node_page_size: 100,
+            namespace_page_size: 500,
+            version_interval: Duration::from_secs(300),
+            version_retry: Duration::from_secs(30),
+            // The same shape as kube's DefaultBackoff (800 ms to 30 s).
+            backoff_min: Duration::from_millis(800),
+            backoff_max: Duration::from_secs(30),
+            initial_sync_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Exponential backoff for the namespace watcher.
+///
+/// The watcher emits `Event::Init` (a success, as far as `StreamBackoff` knows) before
+/// every list attempt, and `StreamBackoff` resets the backoff on every success, so a
+/// plain backoff (kube's `DefaultBackoff` included) would restart from `min` before each
+/// retry and never grow while the API server is down. Here a reset only counts once the
+/// stream has gone `quiet` (no error for four times `max`), so the delay grows to `max`
+/// during an outage and starts small again after a stretch of healthy watching.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+    quiet: Duration,
+    last_error: Option<Instant>,
+}
+
+impl Backoff {
+    pub fn new(min: Duration, max: Duration) -> Self {
+        let max = max.max(min);
+        Backoff {
+            min,
+            max,
+            next: min,
+            quiet: max.saturating_mul(4),
+            last_error: None,
+        }
+    }
+
+    fn next_at(&mut self, now: Instant) -> Duration {
+        let current = self.next;
+        self.next = current.saturating_mul(2).min(self.max);
+        self.last_error = Some(now);
+        current
+    }
+
+    fn reset_at(&mut self, now: Instant) {
+        if self
+            .last_error
+            .is_none_or(|last| now.saturating_duration_since(last) > self.quiet)
+        {
+            self.next = self.min;
+        }
+    }
+}
+
+impl Iterator for Backoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(self.next_at(Instant::now()))
+    }
+}
+
+impl kube::runtime::utils::Backoff for Backoff {
+    fn reset(&mut self) {
+        self.reset_at(Instant::now());
+    }
 }
 
 /// Whether to talk to a Kubernetes API server.
@@ -107,8 +254,95 @@ pub enum KubeMode {
 /// Starts watching the cluster (when there is one) and returns the state the webhook
 /// reads. Never fails: without a cluster the state is standalone.
 pub async fn start(mode: KubeMode, metrics: Arc<Metrics>) -> Arc<ClusterState> {
-    let _ = mode;
-    let state = Arc::new(ClusterState::standalone());
+    let standalone = |why: &str| {
+        tracing::info!("{why}: serving from the server's own settings (standalone)");
+        let state = Arc::new(ClusterState::standalone());
+        metrics.set_hook_action(state.action().action);
+        state
+    };
+    if mode == KubeMode::Off {
+        return standalone("--kube off");
+    }
+    let config = match kube::Config::infer().await {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::debug!(%error, "no Kubernetes configuration");
+            return standalone("no in-cluster configuration or kubeconfig");
+        }
+    };
+    let client = match kube::Client::try_from(config) {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::warn!(%error, "cannot build a Kubernetes client");
+            return standalone("Kubernetes client unavailable");
+        }
+    };
+    start_with_client(client, metrics, ClusterOptions::default()).await
+}
+
+/// Starts the namespace watcher and the version reader on `client`, waits (at most
+/// `options.initial_sync_timeout`) for their first results, and returns the state.
+/// The tasks run until the runtime stops; API errors are logged and retried, never fatal.
+pub async fn start_with_client(
+    client: kube::Client,
+    metrics: Arc<Metrics>,
+    options: ClusterOptions,
+) -> Arc<ClusterState> {
+    let state = Arc::new(ClusterState::connecting());
     metrics.set_hook_action(state.action().action);
+    let (namespaces_ready, namespaces_synced) = tokio::sync::oneshot::channel();
+    let (versions_ready, versions_read) = tokio::sync::oneshot::channel();
+    tokio::spawn(namespaces::run(
+        client.clone(),
+        state.clone(),
+        options.clone(),
+        namespaces_ready,
+    ));
+    tokio::spawn(versions::run(
+        client,
+        state.clone(),
+        metrics,
+        options.clone(),
+        versions_ready,
+    ));
+    let first_sync = async {
+        let _ = namespaces_synced.await;
+        let _ = versions_read.await;
+    };
+    if tokio::time::timeout(options.initial_sync_timeout, first_sync)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            timeout = ?options.initial_sync_timeout,
+            namespaces_known = state.namespaces_known(),
+            "cluster not synced yet; serving meanwhile (unknown namespaces follow the webhook's namespaceSelector)"
+        );
+    }
     state
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_through_resets_until_quiet() {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        let start = Instant::now();
+        let mut delays = Vec::new();
+        for step in 0..6u64 {
+            let now = start + Duration::from_millis(10 * step);
+            // What StreamBackoff does around each failed list: Init (a reset), then the error.
+            backoff.reset_at(now);
+            delays.push(backoff.next_at(now).as_millis());
+        }
+        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
+        // After four times max without an error, a success resets it.
+        backoff.reset_at(start + Duration::from_secs(10));
+        assert_eq!(
+            backoff.next_at(start + Duration::from_secs(10)),
+            Duration::from_millis(100)
+        );
+    }
 }

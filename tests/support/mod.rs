@@ -2,6 +2,8 @@
 //! an HTTPS client that trusts it, and the shared fixtures.
 #![allow(dead_code)]
 
+pub mod fake_apiserver;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

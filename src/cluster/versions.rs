@@ -1,0 +1,428 @@
+//! Which hook action `auto` means: the native `sleep` action only when the API server
+//! and every kubelet can run it, `exec ["sleep", "N"]` otherwise.
+//!
+//! Kubelet versions live in `status.nodeInfo.kubeletVersion`, which object metadata does
+//! not carry, and a watch cache of full Node objects (images, conditions, addresses)
+//! costs megabytes in large clusters. So Nodes are listed in pages now and then, each
+//! page decoded into a slim type that keeps only the name and the kubelet version, and
+//! only the oldest version is kept.
+
+use std::fmt;
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::version::Info;
+use kube::api::ListParams;
+use serde::Deserialize;
+
+use super::{ActionChoice, ClusterError, ClusterState};
+use crate::plan::HookAction;
+use crate::server::metrics::Metrics;
+
+/// The first version whose API server and kubelet run `lifecycle.preStop.sleep` by
+/// default (beta, on by default, in 1.30; GA in 1.34). A 1.29 API server drops the
+/// field silently, and an older kubelet ignores it, so the pod would not wait at all.
+pub const NATIVE_SLEEP_SINCE: KubeVersion = KubeVersion {
+    major: 1,
+    minor: 30,
+    patch: 0,
+};
+
+/// A Kubernetes version as the API server and kubelets report it. Vendor suffixes
+/// (`-eks-abc`, `+k3s1`, `-gke.100`) are ignored: they never change feature gates' defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KubeVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl fmt::Display for KubeVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+impl KubeVersion {
+    /// Reads `v1.33.2-eks-abc`, `v1.30.0+k3s1`, `1.29`, `v1.31.1-gke.1146000`.
+    /// `None` for anything without at least a numeric major and minor.
+    pub fn parse(text: &str) -> Option<KubeVersion> {
+        let text = text.trim();
+        let text = text
+            .strip_prefix('v')
+            .or_else(|| text.strip_prefix('V'))
+            .unwrap_or(text);
+        let mut parts = text.splitn(3, '.');
+        let major = leading_number(parts.next()?)?;
+        let minor = leading_number(parts.next()?)?;
+        // The patch is informative only; a missing or odd one reads as 0.
+        let patch = parts.next().and_then(leading_number).unwrap_or(0);
+        Some(KubeVersion {
+            major,
+            minor,
+            patch,
+        })
+    }
+
+    /// What the API server behaves as. `gitVersion` is the binary's version; since 1.31
+    /// an API server may emulate an older one (`emulationMajor`/`emulationMinor`), and
+    /// then its feature gates follow the emulated version, so the lower one counts.
+    pub fn of_server(info: &Info) -> Option<KubeVersion> {
+        let binary = KubeVersion::parse(&info.git_version).or_else(|| {
+            // Some distributions leave gitVersion odd; major/minor are "1" and "33+".
+            Some(KubeVersion {
+                major: leading_number(&info.major)?,
+                minor: leading_number(&info.minor)?,
+                patch: 0,
+            })
+        })?;
+        let emulated = match (&info.emulation_major, &info.emulation_minor) {
+            (Some(major), Some(minor)) => Some(KubeVersion {
+                major: leading_number(major)?,
+                minor: leading_number(minor)?,
+                patch: 0,
+            }),
+            _ => None,
+        };
+        Some(match emulated {
+            Some(emulated) if emulated < binary => emulated,
+            _ => binary,
+        })
+    }
+
+    fn runs_native_sleep(self) -> bool {
+        self >= NATIVE_SLEEP_SINCE
+    }
+}
+
+/// The digits a version component starts with: `33` from `33+`, `2` from `2-eks-abc`.
+fn leading_number(text: &str) -> Option<u32> {
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    text[..end].parse().ok()
+}
+
+/// The oldest kubelet among the Nodes, from one paged listing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KubeletSurvey {
+    /// Nodes that reported a kubelet version.
+    pub nodes: usize,
+    /// The oldest readable version and the node that runs it.
+    pub oldest: Option<(KubeVersion, String)>,
+    /// A node whose non-empty version could not be read, with that version: treated as
+    /// too old, because nothing says it runs the native sleep action.
+    pub unreadable: Option<(String, String)>,
+}
+
+impl KubeletSurvey {
+    /// Counts one node; an empty version (a node still registering) is not counted.
+    pub fn add(&mut self, node: &str, version: &str) {
+        if version.trim().is_empty() {
+            return;
+        }
+        self.nodes += 1;
+        match KubeVersion::parse(version) {
+            Some(parsed) => {
+                if self
+                    .oldest
+                    .as_ref()
+                    .is_none_or(|(oldest, _)| parsed < *oldest)
+                {
+                    self.oldest = Some((parsed, node.to_string()));
+                }
+            }
+            None => {
+                if self.unreadable.is_none() {
+                    self.unreadable = Some((node.to_string(), version.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// The decision, a pure function of what the cluster reported.
+pub fn choose(server: KubeVersion, kubelets: &KubeletSurvey) -> ActionChoice {
+    let exec = |reason: String| ActionChoice {
+        action: HookAction::Exec,
+        reason,
+    };
+    if !server.runs_native_sleep() {
+        return exec(format!(
+            "API server {server} is older than {NATIVE_SLEEP_SINCE} and would drop a native sleep hook"
+        ));
+    }
+    if let Some((node, version)) = &kubelets.unreadable {
+        return exec(format!(
+            "node {node} reports kubelet version {version:?}, which cannot be read"
+        ));
+    }
+    match &kubelets.oldest {
+        Some((oldest, node)) if !oldest.runs_native_sleep() => exec(format!(
+            "kubelet {oldest} on node {node} is older than {NATIVE_SLEEP_SINCE} and would ignore a native sleep hook"
+        )),
+        Some((oldest, node)) => ActionChoice {
+            action: HookAction::Sleep,
+            reason: format!(
+                "API server {server} and oldest kubelet {oldest} (node {node}, of {} nodes) run native sleep",
+                kubelets.nodes
+            ),
+        },
+        None => ActionChoice {
+            action: HookAction::Sleep,
+            reason: format!(
+                "API server {server} runs native sleep; no nodes report a kubelet version yet, so the server version alone decides"
+            ),
+        },
+    }
+}
+
+/// Before the first successful read: `exec` works on every version, so it is the safe
+/// answer while nothing is known.
+pub fn unknown() -> ActionChoice {
+    ActionChoice {
+        action: HookAction::Exec,
+        reason: "cluster versions not read yet; exec works on every version".into(),
+    }
+}
+
+/// Only what the action choice needs from a Node; serde skips the rest of each object
+/// without building it (status.images alone can be tens of kilobytes per node).
+#[derive(Debug, Deserialize)]
+struct SlimNodeList {
+    #[serde(default)]
+    metadata: SlimListMeta,
+    #[serde(default)]
+    items: Vec<SlimNode>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SlimListMeta {
+    #[serde(default, rename = "continue")]
+    continue_: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SlimNode {
+    #[serde(default)]
+    metadata: SlimMeta,
+    #[serde(default)]
+    status: Option<SlimNodeStatus>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SlimMeta {
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SlimNodeStatus {
+    #[serde(default)]
+    node_info: Option<SlimNodeInfo>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SlimNodeInfo {
+    #[serde(default)]
+    kubelet_version: String,
+}
+
+/// Lists every Node, `page_size` at a time, keeping only the oldest kubelet.
+pub async fn survey_kubelets(
+    client: &kube::Client,
+    page_size: u32,
+) -> Result<KubeletSurvey, ClusterError> {
+    let mut survey = KubeletSurvey::default();
+    let mut continue_token: Option<String> = None;
+    // A bound on pages so that a server that keeps answering with a continue token
+    // cannot keep this loop busy forever (page_size × 10 000 nodes is far beyond any cluster).
+    for _ in 0..10_000 {
+        let mut params = ListParams::default().limit(page_size);
+        if let Some(token) = &continue_token {
+            params = params.continue_token(token);
+        }
+        let request = kube::core::Request::new("/api/v1/nodes").list(&params)?;
+        let text = client.request_text(request).await?;
+        let page: SlimNodeList = serde_json::from_str(&text).map_err(ClusterError::Decode)?;
+        for node in &page.items {
+            let version = node
+                .status
+                .as_ref()
+                .and_then(|status| status.node_info.as_ref())
+                .map_or("", |info| info.kubelet_version.as_str());
+            survey.add(&node.metadata.name, version);
+        }
+        match page.metadata.continue_.filter(|token| !token.is_empty()) {
+            Some(token) => continue_token = Some(token),
+            None => return Ok(survey),
+        }
+    }
+    Err(ClusterError::Paging)
+}
+
+/// Reads the server version and surveys the kubelets once.
+pub async fn read_choice(
+    client: &kube::Client,
+    page_size: u32,
+) -> Result<ActionChoice, ClusterError> {
+    let info = client.apiserver_version().await?;
+    let server = KubeVersion::of_server(&info)
+        .ok_or_else(|| ClusterError::ServerVersion(info.git_version.clone()))?;
+    let kubelets = survey_kubelets(client, page_size).await?;
+    Ok(choose(server, &kubelets))
+}
+
+/// Re-reads the versions every `interval` (every `retry` after a failure), forever.
+/// Signals `first` after the first attempt, successful or not.
+pub(super) async fn run(
+    client: kube::Client,
+    state: Arc<ClusterState>,
+    metrics: Arc<Metrics>,
+    options: super::ClusterOptions,
+    first: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut first = Some(first);
+    loop {
+        let wait = match read_choice(&client, options.node_page_size).await {
+            Ok(choice) => {
+                state.set_api_reachable(true);
+                let current = state.action();
+                if *current != choice {
+                    tracing::info!(
+                        action = choice.action.as_str(),
+                        reason = %choice.reason,
+                        "hook action for auto"
+                    );
+                    metrics.set_hook_action(choice.action);
+                    state.set_action(choice);
+                }
+                options.version_interval
+            }
+            Err(error) => {
+                state.set_api_reachable(false);
+                let current = state.action();
+                tracing::warn!(
+                    %error,
+                    action = current.action.as_str(),
+                    "cannot read cluster versions; keeping the last hook action"
+                );
+                options.version_retry
+            }
+        };
+        if let Some(first) = first.take() {
+            let _ = first.send(());
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(text: &str) -> KubeVersion {
+        KubeVersion::parse(text).unwrap_or_else(|| panic!("{text} should parse"))
+    }
+
+    #[test]
+    fn parses_vendor_versions() {
+        assert_eq!(
+            v("v1.33.2-eks-abc"),
+            KubeVersion {
+                major: 1,
+                minor: 33,
+                patch: 2
+            }
+        );
+        assert_eq!(v("v1.30.0+k3s1").minor, 30);
+        assert_eq!(v("v1.31.1-gke.1146000").patch, 1);
+        assert_eq!(v("1.29"), v("v1.29.0"));
+        assert_eq!(v(" v1.28.15 ").minor, 28);
+        for bad in ["", "v", "vx.y", "1", "latest", "v1.x.3"] {
+            assert_eq!(KubeVersion::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    fn info(git: &str, major: &str, minor: &str) -> Info {
+        Info {
+            git_version: git.into(),
+            major: major.into(),
+            minor: minor.into(),
+            ..Info::default()
+        }
+    }
+
+    #[test]
+    fn server_version_falls_back_and_honours_emulation() {
+        assert_eq!(
+            KubeVersion::of_server(&info("v1.33.1", "1", "33")),
+            Some(v("v1.33.1"))
+        );
+        assert_eq!(
+            KubeVersion::of_server(&info("weird", "1", "31+")),
+            Some(v("1.31"))
+        );
+        assert_eq!(KubeVersion::of_server(&info("", "", "")), None);
+        let mut emulating = info("v1.33.0", "1", "33");
+        emulating.emulation_major = Some("1".into());
+        emulating.emulation_minor = Some("29".into());
+        assert_eq!(KubeVersion::of_server(&emulating), Some(v("1.29")));
+    }
+
+    fn survey(nodes: &[(&str, &str)]) -> KubeletSurvey {
+        let mut survey = KubeletSurvey::default();
+        for (name, version) in nodes {
+            survey.add(name, version);
+        }
+        survey
+    }
+
+    #[test]
+    fn chooses_sleep_only_when_everything_is_new_enough() {
+        let old_server = choose(v("v1.29.4"), &survey(&[("a", "v1.29.4")]));
+        assert_eq!(old_server.action, HookAction::Exec);
+        assert!(old_server.reason.contains("API server v1.29.4"));
+
+        let old_kubelet = choose(
+            v("v1.33.0"),
+            &survey(&[("a", "v1.33.0"), ("b", "v1.28.9-eks-1"), ("c", "v1.32.0")]),
+        );
+        assert_eq!(old_kubelet.action, HookAction::Exec);
+        assert!(
+            old_kubelet.reason.contains("node b"),
+            "{}",
+            old_kubelet.reason
+        );
+
+        let new = choose(
+            v("v1.34.1"),
+            &survey(&[("a", "v1.34.1"), ("b", "v1.30.0+k3s1")]),
+        );
+        assert_eq!(new.action, HookAction::Sleep);
+        assert!(new.reason.contains("v1.30.0"), "{}", new.reason);
+
+        let unreadable = choose(v("v1.34.1"), &survey(&[("a", "v1.34.1"), ("b", "dev")]));
+        assert_eq!(unreadable.action, HookAction::Exec);
+
+        let no_nodes = choose(v("v1.34.1"), &survey(&[("registering", "")]));
+        assert_eq!(no_nodes.action, HookAction::Sleep);
+        assert!(no_nodes.reason.contains("no nodes"), "{}", no_nodes.reason);
+    }
+
+    #[test]
+    fn slim_node_list_reads_only_what_it_needs() {
+        let page: SlimNodeList = serde_json::from_str(
+            r#"{"kind":"NodeList","metadata":{"continue":"abc","resourceVersion":"9"},
+                "items":[{"metadata":{"name":"n1","labels":{"x":"y"}},
+                          "status":{"images":[{"names":["a"],"sizeBytes":1}],
+                                    "nodeInfo":{"kubeletVersion":"v1.31.0","osImage":"x"}}},
+                         {"metadata":{"name":"n2"}}]}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(page.metadata.continue_.as_deref(), Some("abc"));
+        assert_eq!(page.items.len(), 2);
+        assert!(page.items[1].status.is_none());
+    }
+}

@@ -165,10 +165,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         "not ready (starting or draining)"
     };
-    let namespaces = if state.cluster.namespaces_known() {
-        "watched"
-    } else {
-        "unknown (no cluster)"
+    let namespaces = match (state.cluster.namespaces_known(), state.cluster.api_reachable()) {
+        (true, true) => "watched",
+        (true, false) => "last known (API server unreachable)",
+        (false, _) => "unknown (no cluster, or not synced yet)",
     };
     let body = format!(
         "{state_line}\nhook action for auto: {} ({})\nnamespaces: {namespaces}\n",

@@ -448,6 +448,17 @@ async fn sigterm_fails_readiness_first_answers_everything_and_exits_zero() {
         .await
         .unwrap();
     assert_eq!(during.status(), 200);
+    // HTTP/1.1 clients are told not to reuse the connection, so none is caught writing
+    // onto a keep-alive connection as the listener closes.
+    let http1 = support::https_client(&process.ca_pem, true);
+    let closing = http1
+        .post(format!("https://localhost:{}/mutate", process.https.port()))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closing.status(), 200);
+    assert_eq!(closing.headers()["connection"], "close");
 
     // Requests accepted before the signal complete, even after the listener closed.
     for stream in in_flight {

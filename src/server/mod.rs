@@ -100,7 +100,30 @@ fn admission_router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.health.clone(),
+            close_when_draining,
+        ))
         .with_state(state)
+}
+
+/// While draining, HTTP/1.1 answers carry `Connection: close`, so clients stop reusing
+/// connections before the listener closes: a request written onto an idle keep-alive
+/// connection just as the server closes it would be lost. (HTTP/2 gets GOAWAY instead.)
+async fn close_when_draining(
+    State(health): State<Arc<Health>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let http1 = request.version() <= axum::http::Version::HTTP_11;
+    let mut response = next.run(request).await;
+    if http1 && !health.is_ready() {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 fn metrics_router(state: AppState) -> Router {

@@ -320,8 +320,18 @@ struct Process {
     _dir: tempfile::TempDir,
 }
 
+impl Drop for Process {
+    /// A failed test must not leave a server running (it would also hold the test's
+    /// output pipe open).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Process {
     fn start(extra: &[&str]) -> Self {
+        install_crypto();
         let dir = tempfile::tempdir().unwrap();
         let pki = TestPki::new("process");
         let (cert, key) = pki.write(dir.path());
@@ -339,6 +349,7 @@ impl Process {
             .arg("--tls-key")
             .arg(&key)
             .args(extra)
+            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();

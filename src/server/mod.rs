@@ -188,7 +188,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         "not ready (starting or draining)"
     };
-    let namespaces = match (state.cluster.namespaces_known(), state.cluster.api_reachable()) {
+    let namespaces = match (
+        state.cluster.namespaces_known(),
+        state.cluster.api_reachable(),
+    ) {
         (true, true) => "watched",
         (true, false) => "last known (API server unreachable)",
         (false, _) => "unknown (no cluster, or not synced yet)",

@@ -50,7 +50,10 @@ const FLAVOURS: &[(&str, Option<&str>)] = &[
     ("web", Some("openresty/openresty:1.25")),
     ("envoy", Some("envoyproxy/envoy:v1.31")),
     ("istio-proxy", Some("docker.io/istio/proxyv2:1.24.0")),
-    ("sql", Some("gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14@sha256:abc")),
+    (
+        "sql",
+        Some("gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14@sha256:abc"),
+    ),
     ("fluent-bit", Some("fluent/fluent-bit:3")),
     ("otel-collector", None),
     ("app", Some("registry.example.com/shop/app:1.4.2")),
@@ -208,7 +211,10 @@ fn pod_spec() -> impl Strategy<Value = PodSpecInput> {
         (Just(annotations::SHUTDOWN), duration()),
         (Just(annotations::STAGGER), duration()),
         (Just(annotations::INJECT), choice(&["true", "false"])),
-        (Just(annotations::ACTION), choice(&["sleep", "exec", "auto"])),
+        (
+            Just(annotations::ACTION),
+            choice(&["sleep", "exec", "auto"])
+        ),
     ];
     let container_annotation = (
         0usize..6,
@@ -451,10 +457,7 @@ fn patch_of(webhook: &Webhook, body: &[u8]) -> Option<json_patch::Patch> {
 
 fn check(webhook: &Webhook, body: &[u8]) -> Result<Outcome, TestCaseError> {
     check_review(webhook, body).map_err(|v| {
-        TestCaseError::fail(format!(
-            "{v}\nrequest: {}",
-            String::from_utf8_lossy(body)
-        ))
+        TestCaseError::fail(format!("{v}\nrequest: {}", String::from_utf8_lossy(body)))
     })
 }
 
@@ -507,31 +510,36 @@ fn action(exec: bool) -> ActionSetting {
 fn every_output_passes_the_api_servers_rules() {
     let patched = AtomicU64::new(0);
     let strategy = (workload(), "[a-f0-9-]{1,36}");
-    run("every_output_passes_the_api_servers_rules", 768, strategy, |((kind, operation, input, exec), uid)| {
-        let webhook = webhook(action(exec));
-        let object = object(kind, &input);
-        let body = review_body(kind, operation, &uid, &object);
-        let outcome = check(&webhook, &body)?;
-        prop_assert_ne!(&outcome, &Outcome::Rejected, "a valid object got a 400");
-        if outcome == Outcome::Patched {
-            patched.fetch_add(1, Ordering::Relaxed);
-        }
-        // A pod's containers cannot change after creation: pods are planned on CREATE.
-        if kind == WorkloadKind::Pod && operation == "UPDATE" {
-            prop_assert_eq!(&outcome, &Outcome::Unpatched);
-        }
-        // Batch pods and opted-out pods arriving without a record get nothing.
-        let annotations: std::collections::BTreeMap<_, _> =
-            input.pod_annotations.iter().cloned().collect();
-        let inject = annotations.get(annotations::INJECT).map(|v| v.trim());
-        let batch = input.restart_policy.is_some_and(|p| p != "Always");
-        if matches!(input.status, StatusSpec::None)
-            && (inject == Some("false") || (batch && inject != Some("true")))
-        {
-            prop_assert_eq!(&outcome, &Outcome::Unpatched);
-        }
-        Ok(())
-    });
+    run(
+        "every_output_passes_the_api_servers_rules",
+        768,
+        strategy,
+        |((kind, operation, input, exec), uid)| {
+            let webhook = webhook(action(exec));
+            let object = object(kind, &input);
+            let body = review_body(kind, operation, &uid, &object);
+            let outcome = check(&webhook, &body)?;
+            prop_assert_ne!(&outcome, &Outcome::Rejected, "a valid object got a 400");
+            if outcome == Outcome::Patched {
+                patched.fetch_add(1, Ordering::Relaxed);
+            }
+            // A pod's containers cannot change after creation: pods are planned on CREATE.
+            if kind == WorkloadKind::Pod && operation == "UPDATE" {
+                prop_assert_eq!(&outcome, &Outcome::Unpatched);
+            }
+            // Batch pods and opted-out pods arriving without a record get nothing.
+            let annotations: std::collections::BTreeMap<_, _> =
+                input.pod_annotations.iter().cloned().collect();
+            let inject = annotations.get(annotations::INJECT).map(|v| v.trim());
+            let batch = input.restart_policy.is_some_and(|p| p != "Always");
+            if matches!(input.status, StatusSpec::None)
+                && (inject == Some("false") || (batch && inject != Some("true")))
+            {
+                prop_assert_eq!(&outcome, &Outcome::Unpatched);
+            }
+            Ok(())
+        },
+    );
     eprintln!(
         "  {} cases patched; rule checks: {:?}",
         patched.load(Ordering::Relaxed),
@@ -545,66 +553,78 @@ fn every_output_passes_the_api_servers_rules() {
 #[test]
 fn reinvocation_after_changes_passes_the_rules() {
     let strategy = (workload(), 0..5u8, duration(), container());
-    run("reinvocation_after_changes_passes_the_rules", 384, strategy, |((kind, _, mut input, exec), change, new_value, new_container)| {
-        let webhook = webhook(action(exec));
-        input.status = StatusSpec::None;
-        let mut object = object(kind, &input);
-        let body = review_body(kind, "CREATE", "first", &object);
-        if let Some(patch) = patch_of(&webhook, &body) {
-            json_patch::patch(&mut object, &patch.0).unwrap();
-        }
-        let pointer =
-            json_patch::jsonptr::PointerBuf::from_tokens(kind.template_path().iter().copied());
-        let template = pointer.resolve_mut(&mut object).unwrap();
-        match change {
-            0 => {
-                let metadata = template
-                    .as_object_mut()
-                    .unwrap()
-                    .entry("metadata")
-                    .or_insert_with(|| json!({}));
-                let annotations = metadata
-                    .as_object_mut()
-                    .unwrap()
-                    .entry("annotations")
-                    .or_insert_with(|| json!({}));
-                annotations[annotations::SLEEP] = json!(new_value);
+    run(
+        "reinvocation_after_changes_passes_the_rules",
+        384,
+        strategy,
+        |((kind, _, mut input, exec), change, new_value, new_container)| {
+            let webhook = webhook(action(exec));
+            input.status = StatusSpec::None;
+            let mut object = object(kind, &input);
+            let body = review_body(kind, "CREATE", "first", &object);
+            if let Some(patch) = patch_of(&webhook, &body) {
+                json_patch::patch(&mut object, &patch.0).unwrap();
             }
-            1 => {
-                let name = format!("late-{}", FLAVOURS[new_container.flavour].0);
-                let mut c = json!({
-                    "name": name,
-                    "image": FLAVOURS[new_container.flavour].1.unwrap_or("x:1"),
-                });
-                if let Some(lifecycle) = lifecycle(&new_container.hooks) {
-                    c["lifecycle"] = lifecycle;
+            let pointer =
+                json_patch::jsonptr::PointerBuf::from_tokens(kind.template_path().iter().copied());
+            let template = pointer.resolve_mut(&mut object).unwrap();
+            match change {
+                0 => {
+                    let metadata = template
+                        .as_object_mut()
+                        .unwrap()
+                        .entry("metadata")
+                        .or_insert_with(|| json!({}));
+                    let annotations = metadata
+                        .as_object_mut()
+                        .unwrap()
+                        .entry("annotations")
+                        .or_insert_with(|| json!({}));
+                    annotations[annotations::SLEEP] = json!(new_value);
                 }
-                template["spec"]["containers"].as_array_mut().unwrap().push(c);
-            }
-            2 => {
-                if let Ok(seconds) = parse_seconds(&new_value) {
-                    template["spec"]["terminationGracePeriodSeconds"] =
-                        json!(i64::try_from(seconds).unwrap_or(i64::MAX));
+                1 => {
+                    let name = format!("late-{}", FLAVOURS[new_container.flavour].0);
+                    let mut c = json!({
+                        "name": name,
+                        "image": FLAVOURS[new_container.flavour].1.unwrap_or("x:1"),
+                    });
+                    if let Some(lifecycle) = lifecycle(&new_container.hooks) {
+                        c["lifecycle"] = lifecycle;
+                    }
+                    template["spec"]["containers"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(c);
+                }
+                2 => {
+                    if let Ok(seconds) = parse_seconds(&new_value) {
+                        template["spec"]["terminationGracePeriodSeconds"] =
+                            json!(i64::try_from(seconds).unwrap_or(i64::MAX));
+                    }
+                }
+                3 => {
+                    if let Some(a) = template.pointer_mut("/metadata/annotations") {
+                        a[annotations::INJECT] = json!("false");
+                    }
+                }
+                _ => {
+                    if let Some(a) = template.pointer_mut("/metadata/annotations") {
+                        a[annotations::ACTION] = json!(if exec { "sleep" } else { "exec" });
+                    }
                 }
             }
-            3 => {
-                if let Some(a) = template.pointer_mut("/metadata/annotations") {
-                    a[annotations::INJECT] = json!("false");
-                }
-            }
-            _ => {
-                if let Some(a) = template.pointer_mut("/metadata/annotations") {
-                    a[annotations::ACTION] = json!(if exec { "sleep" } else { "exec" });
-                }
-            }
-        }
-        // Reinvocation of a Pod happens within its CREATE; templates change on UPDATE.
-        let operation = if kind == WorkloadKind::Pod { "CREATE" } else { "UPDATE" };
-        let body = review_body(kind, operation, "second", &object);
-        let outcome = check(&webhook, &body)?;
-        prop_assert_ne!(outcome, Outcome::Rejected);
-        Ok(())
-    });
+            // Reinvocation of a Pod happens within its CREATE; templates change on UPDATE.
+            let operation = if kind == WorkloadKind::Pod {
+                "CREATE"
+            } else {
+                "UPDATE"
+            };
+            let body = review_body(kind, operation, "second", &object);
+            let outcome = check(&webhook, &body)?;
+            prop_assert_ne!(outcome, Outcome::Rejected);
+            Ok(())
+        },
+    );
 }
 
 /// Any bytes: never a panic; either a 400 or an allowed, well-formed answer.
@@ -615,8 +635,10 @@ fn random_bytes_never_panic() {
         prop::collection::vec(any::<u8>(), 0..512),
         // Bytes that at least look like a review.
         "[{}\\[\\]\":,a-z0-9 ]{0,200}".prop_map(|s| {
-            format!(r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{s}"#)
-                .into_bytes()
+            format!(
+                r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{s}"#
+            )
+            .into_bytes()
         }),
     ];
     run("random_bytes_never_panic", 512, strategy, |bytes| {
@@ -636,50 +658,60 @@ fn truncated_corrupted_and_nested_reviews_never_panic() {
         1usize..20_000,
         0..4u8,
     );
-    run("truncated_corrupted_and_nested_reviews_never_panic", 256, strategy, |((kind, operation, input, _), at, byte, depth, mode)| {
-        let body = review_body(kind, operation, "u", &object(kind, &input));
-        let body = match mode {
-            0 => body[..at.index(body.len())].to_vec(),
-            1 => {
-                let mut body = body;
-                let at = at.index(body.len());
-                body[at] = byte;
-                body
-            }
-            2 => {
-                // Deep nesting inside the object, where typed parsing skips unknown fields.
-                let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-                let text = String::from_utf8(body).unwrap();
-                text.replacen("\"ports\":", &format!("\"deep\":{deep},\"ports\":"), 1)
-                    .into_bytes()
-            }
-            _ => {
-                // Deep nesting in oldObject, which is never read.
-                let deep = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
-                let text = String::from_utf8(body).unwrap();
-                text.replacen("\"dryRun\":false", &format!("\"oldObject\":{deep}"), 1)
-                    .into_bytes()
-            }
-        };
-        check(&webhook, &body)?;
-        Ok(())
-    });
+    run(
+        "truncated_corrupted_and_nested_reviews_never_panic",
+        256,
+        strategy,
+        |((kind, operation, input, _), at, byte, depth, mode)| {
+            let body = review_body(kind, operation, "u", &object(kind, &input));
+            let body = match mode {
+                0 => body[..at.index(body.len())].to_vec(),
+                1 => {
+                    let mut body = body;
+                    let at = at.index(body.len());
+                    body[at] = byte;
+                    body
+                }
+                2 => {
+                    // Deep nesting inside the object, where typed parsing skips unknown fields.
+                    let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+                    let text = String::from_utf8(body).unwrap();
+                    text.replacen("\"ports\":", &format!("\"deep\":{deep},\"ports\":"), 1)
+                        .into_bytes()
+                }
+                _ => {
+                    // Deep nesting in oldObject, which is never read.
+                    let deep = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+                    let text = String::from_utf8(body).unwrap();
+                    text.replacen("\"dryRun\":false", &format!("\"oldObject\":{deep}"), 1)
+                        .into_bytes()
+                }
+            };
+            check(&webhook, &body)?;
+            Ok(())
+        },
+    );
 }
 
 /// Durations: never a panic; bare integers are seconds (saturating); a `-` value is
 /// never positive.
 #[test]
 fn durations_parse_or_are_refused() {
-    run("durations_parse_or_are_refused", 2048, prop_oneof![duration(), ".{0,24}"], |text| {
-        if let Ok(seconds) = parse_seconds(&text) {
-            let t = text.trim_ascii();
-            if let Some(rest) = t.strip_prefix('-') {
-                prop_assert_eq!(seconds, 0, "{:?}", text);
-                prop_assert!(parse_seconds(rest).is_ok());
-            } else if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-                prop_assert_eq!(seconds, t.parse::<u64>().unwrap_or(u64::MAX));
+    run(
+        "durations_parse_or_are_refused",
+        2048,
+        prop_oneof![duration(), ".{0,24}"],
+        |text| {
+            if let Ok(seconds) = parse_seconds(&text) {
+                let t = text.trim_ascii();
+                if let Some(rest) = t.strip_prefix('-') {
+                    prop_assert_eq!(seconds, 0, "{:?}", text);
+                    prop_assert!(parse_seconds(rest).is_ok());
+                } else if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+                    prop_assert_eq!(seconds, t.parse::<u64>().unwrap_or(u64::MAX));
+                }
             }
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
 }

@@ -152,11 +152,12 @@ pub fn check_review(webhook: &Webhook, body: &[u8]) -> Result<Outcome, Violation
         return Ok(Outcome::Unpatched);
     };
     let request = &review.request;
-    let kind = WorkloadKind::from_group_kind(&request.kind.group, &request.kind.kind)
-        .ok_or_else(|| Violation {
+    let kind = WorkloadKind::from_group_kind(&request.kind.group, &request.kind.kind).ok_or_else(
+        || Violation {
             rule: Rule::OnlyOwnFieldsTouched,
             detail: format!("patched a {:?}", request.kind.kind),
-        })?;
+        },
+    )?;
     let Some(raw) = request.object else {
         return Err(Violation {
             rule: Rule::PatchApplies,
@@ -209,8 +210,7 @@ fn check_response(review: &Review, body: &[u8]) -> Result<Option<json_patch::Pat
     let patch_type = response.get("patchType");
     ensure(
         rule,
-        patch.is_some() == patch_type.is_some()
-            && patch_type.is_none_or(|t| t == "JSONPatch"),
+        patch.is_some() == patch_type.is_some() && patch_type.is_none_or(|t| t == "JSONPatch"),
         || format!("patch {patch:?} with patchType {patch_type:?}"),
     )?;
     if let Some(warnings) = response.get("warnings") {
@@ -441,9 +441,7 @@ fn check_object(
             || format!("user asked for {users}, object has {grace_value}"),
         )?;
     }
-    if grace != before["spec"]["terminationGracePeriodSeconds"].as_i64()
-        && grace != users
-    {
+    if grace != before["spec"]["terminationGracePeriodSeconds"].as_i64() && grace != users {
         ensure(Rule::GraceInt64, grace.is_some_and(|g| g >= 1), || {
             format!("raised grace {grace_value}")
         })?;
@@ -500,7 +498,11 @@ fn check_object(
         };
         if pre_stop(b).is_some() && !was_ours {
             ensure(Rule::UserHooksUntouched, pre_stop(a) == pre_stop(b), || {
-                format!("container {name:?}: {:?} became {:?}", pre_stop(b), pre_stop(a))
+                format!(
+                    "container {name:?}: {:?} became {:?}",
+                    pre_stop(b),
+                    pre_stop(a)
+                )
             })?;
         }
         if let Some(post_start) = b.get("lifecycle").and_then(|l| l.get("postStart")) {
@@ -517,7 +519,12 @@ fn check_object(
         ensure(
             Rule::StatusParseable,
             pre_stop(a) == Some(&lameduck::inject::hook_value(*injected)),
-            || format!("status records {injected:?} for {name:?}, which has {:?}", pre_stop(a)),
+            || {
+                format!(
+                    "status records {injected:?} for {name:?}, which has {:?}",
+                    pre_stop(a)
+                )
+            },
         )?;
         let hook = pre_stop(a).cloned().unwrap_or_default();
         let seconds = if let Some(sleep) = hook.get("sleep") {
@@ -603,7 +610,11 @@ fn check_tier_order(
             .filter_map(|(name, _)| sleeps.iter().find(|(n, _)| n == name).map(|(_, s)| *s))
             .collect()
     };
-    let (proxies, apps, sidecars) = (by_role(Role::Proxy), by_role(Role::App), by_role(Role::Sidecar));
+    let (proxies, apps, sidecars) = (
+        by_role(Role::Proxy),
+        by_role(Role::App),
+        by_role(Role::Sidecar),
+    );
     let below = |a: &[u64], b: &[u64]| match (a.iter().max(), b.iter().min()) {
         (Some(a), Some(b)) => a < b,
         _ => true,

@@ -482,7 +482,7 @@ fn run<S: Strategy>(
         panic!("{name}: {error}");
     }
     eprintln!(
-        "property {name}: {cases} cases passed ({} runs with shrinking)",
+        "property {name}: {cases} cases passed ({} generated)",
         ran.load(Ordering::Relaxed)
     );
 }
@@ -512,7 +512,7 @@ fn every_output_passes_the_api_servers_rules() {
     let strategy = (workload(), "[a-f0-9-]{1,36}");
     run(
         "every_output_passes_the_api_servers_rules",
-        768,
+        2048,
         strategy,
         |((kind, operation, input, exec), uid)| {
             let webhook = webhook(action(exec));
@@ -541,7 +541,7 @@ fn every_output_passes_the_api_servers_rules() {
         },
     );
     eprintln!(
-        "  {} cases patched; rule checks: {:?}",
+        "  {} cases patched; rule checks by every property so far: {:?}",
         patched.load(Ordering::Relaxed),
         api_rules::counts()
     );
@@ -555,7 +555,7 @@ fn reinvocation_after_changes_passes_the_rules() {
     let strategy = (workload(), 0..5u8, duration(), container());
     run(
         "reinvocation_after_changes_passes_the_rules",
-        384,
+        1024,
         strategy,
         |((kind, _, mut input, exec), change, new_value, new_container)| {
             let webhook = webhook(action(exec));
@@ -641,7 +641,7 @@ fn random_bytes_never_panic() {
             .into_bytes()
         }),
     ];
-    run("random_bytes_never_panic", 512, strategy, |bytes| {
+    run("random_bytes_never_panic", 2048, strategy, |bytes| {
         check(&webhook, &bytes)?;
         Ok(())
     });
@@ -660,7 +660,7 @@ fn truncated_corrupted_and_nested_reviews_never_panic() {
     );
     run(
         "truncated_corrupted_and_nested_reviews_never_panic",
-        256,
+        512,
         strategy,
         |((kind, operation, input, _), at, byte, depth, mode)| {
             let body = review_body(kind, operation, "u", &object(kind, &input));
@@ -699,7 +699,7 @@ fn truncated_corrupted_and_nested_reviews_never_panic() {
 fn durations_parse_or_are_refused() {
     run(
         "durations_parse_or_are_refused",
-        2048,
+        4096,
         prop_oneof![duration(), ".{0,24}"],
         |text| {
             if let Ok(seconds) = parse_seconds(&text) {

@@ -40,6 +40,9 @@ pub enum Rule {
     GraceInt64,
     /// The grace period is never below what the user submitted.
     GraceNotLowered,
+    /// A grace period lameduck raised stays within what its caps allow:
+    /// `max(30, 3 × max_sleep + 2 × max_grace)`.
+    GraceWithinCaps,
     /// Container and init container names and order are unchanged.
     NamesUnchanged,
     /// Annotation keys are qualified names; values are strings.
@@ -67,6 +70,7 @@ pub const RULES: &[Rule] = &[
     Rule::ExecWellFormed,
     Rule::GraceInt64,
     Rule::GraceNotLowered,
+    Rule::GraceWithinCaps,
     Rule::NamesUnchanged,
     Rule::AnnotationKeysValid,
     Rule::AnnotationsSize,
@@ -77,7 +81,7 @@ pub const RULES: &[Rule] = &[
     Rule::TierOrder,
 ];
 
-static CHECKED: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
+static CHECKED: [AtomicU64; 17] = [const { AtomicU64::new(0) }; 17];
 
 fn count(rule: Rule) {
     CHECKED[rule as usize].fetch_add(1, Ordering::Relaxed);
@@ -445,6 +449,19 @@ fn check_object(
         ensure(Rule::GraceInt64, grace.is_some_and(|g| g >= 1), || {
             format!("raised grace {grace_value}")
         })?;
+        let settings = &webhook.settings;
+        let cap = settings
+            .max_sleep
+            .saturating_mul(3)
+            .saturating_add(settings.max_grace.saturating_mul(2))
+            .max(30);
+        if users.is_none_or(|users| grace > Some(users)) {
+            ensure(
+                Rule::GraceWithinCaps,
+                grace.is_some_and(|g| u64::try_from(g).is_ok_and(|g| g <= cap)),
+                || format!("raised grace {grace_value} above {cap}"),
+            )?;
+        }
     }
 
     // Status.

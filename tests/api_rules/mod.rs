@@ -246,7 +246,7 @@ fn check_response(review: &Review, body: &[u8]) -> Result<Option<json_patch::Pat
     Ok(Some(patch))
 }
 
-fn template<'v>(kind: WorkloadKind, object: &'v Value) -> Option<&'v Value> {
+fn template(kind: WorkloadKind, object: &Value) -> Option<&Value> {
     PointerBuf::from_tokens(kind.template_path().iter().copied())
         .resolve(object)
         .ok()
@@ -339,9 +339,8 @@ pub fn is_qualified_name(key: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    let prefix_ok = prefix.is_none_or(|p| {
-        !p.is_empty() && p.len() <= 253 && p.split('.').all(|label| is_dns_label(label))
-    });
+    let prefix_ok =
+        prefix.is_none_or(|p| !p.is_empty() && p.len() <= 253 && p.split('.').all(is_dns_label));
     name_ok && prefix_ok
 }
 

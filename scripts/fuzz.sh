@@ -34,8 +34,11 @@ else
     export RUSTC_BOOTSTRAP=1 CARGO_CACHE_RUSTC_INFO=0
 fi
 
+# fuzz SUBCOMMAND ARGS...: `--fuzz-dir` must precede the `--` that starts libFuzzer's flags.
 fuzz() {
-    nice -n 19 cargo "${toolchain[@]}" fuzz "$@" --fuzz-dir "$fuzz_dir"
+    local subcommand=$1
+    shift
+    nice -n 19 cargo "${toolchain[@]}" fuzz "$subcommand" --fuzz-dir "$fuzz_dir" "$@"
 }
 
 build() {
@@ -51,7 +54,7 @@ run_target() {
     echo "fuzz.sh: $target for ${seconds}s" >&2
     (cd "$root" && fuzz run --release --debug-assertions "$target" \
         "$corpus" "$fuzz_dir/seeds/$target" -- \
-        -max_total_time="$seconds" -workers=1 -jobs=1 -max_len=65536 -timeout=10 \
+        -max_total_time="$seconds" -workers=1 -max_len=65536 -timeout=10 \
         -rss_limit_mb=2048 -artifact_prefix="$artifacts/" -print_final_stats=1 "$@")
 }
 

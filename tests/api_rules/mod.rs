@@ -534,7 +534,7 @@ fn check_object(
         recorded += 1;
         ensure(
             Rule::StatusParseable,
-            pre_stop(a) == Some(&lameduck::inject::hook_value(*injected)),
+            !plausible || pre_stop(a) == Some(&lameduck::inject::hook_value(*injected)),
             || {
                 format!(
                     "status records {injected:?} for {name:?}, which has {:?}",
@@ -571,9 +571,11 @@ fn check_object(
         })?;
         sleeps.push((name.to_string(), u64::try_from(seconds).unwrap_or_default()));
     }
+    // With duplicate container names (which the API server refuses anyway) one record
+    // entry serves several containers.
     ensure(
         Rule::StatusParseable,
-        recorded == status.pre_stop.len(),
+        !plausible || recorded == status.pre_stop.len(),
         || format!("status names containers the pod lacks: {status:?}"),
     )?;
 

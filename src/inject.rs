@@ -115,10 +115,14 @@ pub fn inject(
                 plan.containers
                     .iter()
                     .map(|c| {
-                        c.injected().map(|(sleep, _)| InjectedHook {
-                            action: plan.action,
-                            seconds: sleep,
-                        })
+                        // A zero delay needs no hook, and API servers before 1.33 reject
+                        // `sleep.seconds: 0`.
+                        c.injected()
+                            .filter(|&(sleep, _)| sleep > 0)
+                            .map(|(sleep, _)| InjectedHook {
+                                action: plan.action,
+                                seconds: sleep,
+                            })
                     })
                     .collect(),
                 plan.grace,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::admission::{AdmissionError, Review, Verdict, encode};
 use crate::cluster::{ClusterState, NamespaceInjection};
 use crate::inject::{self, Injection};
-use crate::plan::{Decision, Environment, HookAction, Role, Settings, WarningReason};
+use crate::plan::{Decision, Environment, Role, Settings, WarningReason};
 use crate::workload::WorkloadKind;
 
 /// Which namespaces the webhook mutates, checked again here so that a webhook
@@ -182,37 +182,16 @@ impl Webhook {
         let env = Environment {
             namespace: namespace.as_ref().map(|ns| &ns.defaults),
             auto_action: choice.action,
+            auto_reason: &choice.reason,
         };
         let injection = inject::inject(kind, &template, &env, &self.settings);
-        let mut reasons: Vec<WarningReason> = injection
-            .planned
-            .warnings
-            .iter()
-            .map(|w| w.reason)
-            .collect();
-
-        let mut warnings: Vec<String> = injection
-            .planned
-            .warnings
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let planned = &injection.planned;
+        let reasons: Vec<WarningReason> = planned.warnings.iter().map(|w| w.reason).collect();
+        let warnings: Vec<String> = planned.warnings.iter().map(ToString::to_string).collect();
         let mut audit_annotations = BTreeMap::new();
-        if let Decision::Plan(plan) = &injection.planned.decision {
-            if plan.action == HookAction::Exec && plan.injected_count() > 0 {
-                let auto = matches!(self.settings.action, crate::plan::ActionSetting::Auto);
-                if auto && choice.action == HookAction::Exec {
-                    warnings.push(format!(
-                        "lameduck: using exec preStop ({}); images without a sleep binary (distroless, scratch) will not wait",
-                        choice.reason
-                    ));
-                    reasons.push(WarningReason::ExecAction);
-                }
-            }
-            if let Some(summary) = &injection.summary {
-                audit_annotations.insert("plan", audit_value(summary));
-                tracing::debug!(plan = %summary, "planned");
-            }
+        if let Some(summary) = &injection.summary {
+            audit_annotations.insert("plan", audit_value(summary));
+            tracing::debug!(plan = %summary, "planned");
         }
         // Serializing a list of patch operations cannot fail.
         let patch = if injection.patch.0.is_empty() {

@@ -19,6 +19,16 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
+    pub const ALL: [WorkloadKind; 7] = [
+        Self::Pod,
+        Self::Deployment,
+        Self::StatefulSet,
+        Self::DaemonSet,
+        Self::ReplicaSet,
+        Self::Job,
+        Self::CronJob,
+    ];
+
     /// Recognises a kind by API group and name; the version does not matter because the
     /// pod template sits in the same place in every served version.
     pub fn from_group_kind(group: &str, kind: &str) -> Option<Self> {

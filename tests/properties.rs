@@ -34,15 +34,7 @@ fn webhook(action: ActionSetting) -> Webhook {
     )
 }
 
-const KINDS: &[WorkloadKind] = &[
-    WorkloadKind::Pod,
-    WorkloadKind::Deployment,
-    WorkloadKind::StatefulSet,
-    WorkloadKind::DaemonSet,
-    WorkloadKind::ReplicaSet,
-    WorkloadKind::Job,
-    WorkloadKind::CronJob,
-];
+const KINDS: &[WorkloadKind] = &WorkloadKind::ALL;
 
 /// Names and images that hit every role pattern, and some that hit none.
 const FLAVOURS: &[(&str, Option<&str>)] = &[

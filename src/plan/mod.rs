@@ -105,6 +105,8 @@ impl Default for Settings {
 pub struct Environment<'a> {
     pub namespace: Option<&'a Annotations>,
     pub auto_action: HookAction,
+    /// Why `auto` means `auto_action`, for the warning an `exec` choice earns.
+    pub auto_reason: &'a str,
 }
 
 impl Default for Environment<'_> {
@@ -112,6 +114,7 @@ impl Default for Environment<'_> {
         Environment {
             namespace: None,
             auto_action: HookAction::Sleep,
+            auto_reason: "",
         }
     }
 }
@@ -342,12 +345,24 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
         };
     }
 
-    let action = match read_action(&layers, &mut warnings).unwrap_or(settings.action) {
-        ActionSetting::Auto => env.auto_action,
-        ActionSetting::Fixed(action) => action,
-    };
+    let (action, chosen_by_cluster) =
+        match read_action(&layers, &mut warnings).unwrap_or(settings.action) {
+            ActionSetting::Auto => (env.auto_action, true),
+            ActionSetting::Fixed(action) => (action, false),
+        };
     let budgets = read_budgets(pod, &layers, settings, &mut warnings);
     let containers = schedule(pod, &overrides, budgets);
+    let injects_any = containers.iter().any(|c| c.injected().is_some());
+    // Whoever asked for exec explicitly knows; a cluster-made choice must be explained.
+    if chosen_by_cluster && action == HookAction::Exec && injects_any {
+        warnings.push(Warning::new(
+            WarningReason::ExecAction,
+            format!(
+                "using exec preStop hooks ({}); images without a sleep binary (distroless, scratch) will not wait",
+                env.auto_reason
+            ),
+        ));
+    }
     check_tier_order(pod, &containers, &overrides, &mut warnings);
     for (input, plan) in pod.containers.iter().zip(&containers) {
         if plan.outcome == ContainerOutcome::OwnHook {

@@ -279,6 +279,7 @@ fn namespace_defaults_sit_below_pod_annotations() {
     let env = Environment {
         namespace: Some(&ns),
         auto_action: HookAction::Exec,
+        auto_reason: "test",
     };
     let Decision::Plan(plan) = plan(&pod, &env, &Settings::default()).decision else {
         panic!("expected a plan");
@@ -325,4 +326,31 @@ fn nothing_to_inject_leaves_grace_alone() {
     let a = annotations(&[("lameduck.dev/debug.role", "skip")]);
     let (plan, _) = plan_of(&c, &a, &[], Some(30));
     assert_eq!(plan.grace, None);
+}
+
+#[test]
+fn an_exec_choice_made_by_the_cluster_is_explained_but_an_explicit_one_is_not() {
+    let c = containers(&[("app", "shop/app:1")]);
+    let none = Annotations::new();
+    let explicit = annotations(&[("lameduck.dev/action", "exec")]);
+    let env = Environment {
+        namespace: None,
+        auto_action: HookAction::Exec,
+        auto_reason: "API server v1.29",
+    };
+    let warnings_for = |a: &Annotations| {
+        let pod = PodInput {
+            annotations: a,
+            containers: &c,
+            native_sidecars: &[],
+            restart_policy: None,
+            submitted_grace: Some(30),
+        };
+        plan(&pod, &env, &Settings::default()).warnings
+    };
+    let chosen = warnings_for(&none);
+    assert_eq!(chosen.len(), 1);
+    assert_eq!(chosen[0].reason, WarningReason::ExecAction);
+    assert!(chosen[0].message.contains("v1.29"));
+    assert!(warnings_for(&explicit).is_empty());
 }

@@ -201,19 +201,11 @@ impl Metrics {
 /// Label values come from the request, which anyone who reaches the port can forge:
 /// only known values are used, so the series count stays bounded.
 fn kind_label(kind: &str) -> &'static str {
-    [
-        WorkloadKind::Pod,
-        WorkloadKind::Deployment,
-        WorkloadKind::StatefulSet,
-        WorkloadKind::DaemonSet,
-        WorkloadKind::ReplicaSet,
-        WorkloadKind::Job,
-        WorkloadKind::CronJob,
-    ]
-    .into_iter()
-    .map(WorkloadKind::as_str)
-    .find(|known| *known == kind)
-    .unwrap_or("other")
+    WorkloadKind::ALL
+        .into_iter()
+        .map(WorkloadKind::as_str)
+        .find(|known| *known == kind)
+        .unwrap_or("other")
 }
 
 fn operation_label(operation: &str) -> &'static str {

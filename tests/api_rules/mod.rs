@@ -618,8 +618,8 @@ fn check_tier_order(
         return Ok(());
     }
     let env = Environment {
-        namespace: None,
         auto_action: webhook.cluster.action().action,
+        ..Environment::default()
     };
     let injection = lameduck::inject::inject(kind, &template, &env, &webhook.settings);
     let Decision::Plan(plan) = &injection.planned.decision else {

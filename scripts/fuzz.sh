@@ -52,10 +52,19 @@ run_target() {
     local corpus="$fuzz_dir/corpus/$target" artifacts="$fuzz_dir/artifacts/$target"
     mkdir -p "$corpus" "$artifacts"
     echo "fuzz.sh: $target for ${seconds}s" >&2
-    (cd "$root" && fuzz run --release --debug-assertions "$target" \
+    # libFuzzer reports every new coverage point; keep that in a log and show the
+    # summary, or the end of the log when something was found.
+    local log="$artifacts/last-run.log"
+    if ! (cd "$root" && fuzz run --release --debug-assertions "$target" \
         "$corpus" "$fuzz_dir/seeds/$target" -- \
         -max_total_time="$seconds" -workers=1 -max_len=65536 -timeout=10 \
-        -rss_limit_mb=2048 -artifact_prefix="$artifacts/" -print_final_stats=1 "$@")
+        -rss_limit_mb=2048 -artifact_prefix="$artifacts/" -print_final_stats=1 "$@") \
+        >"$log" 2>&1; then
+        tail -n 60 "$log" >&2
+        echo "fuzz.sh: $target FAILED; full log: $log" >&2
+        return 1
+    fi
+    grep -E '^(Done |stat::number_of_executed_units|stat::peak_rss_mb)' "$log" >&2 || tail -n 5 "$log" >&2
 }
 
 command=${1:-smoke}

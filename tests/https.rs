@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use support::{TestServer, fixtures, https_client, patch_of};
+use support::{TestServer, fixture, fixtures, https_client, patch_of};
 
 /// Each container's preStop sleep (`None`: left alone) and the pod's grace period.
 type Expected = (Vec<(&'static str, Option<u64>)>, i64);
@@ -151,14 +151,8 @@ async fn warnings_name_the_bad_annotations_and_the_users_hook() {
             .map(|w| w.iter().map(|w| w.as_str().unwrap().to_string()).collect())
             .unwrap_or_default()
     };
-    let fixtures: BTreeMap<_, _> = fixtures().into_iter().collect();
 
-    let bad = review(
-        &server,
-        &client,
-        fixtures["07-pod-bad-annotations.json"].clone(),
-    )
-    .await;
+    let bad = review(&server, &client, fixture("07-pod-bad-annotations.json")).await;
     let bad = warnings(&bad);
     assert_eq!(bad.len(), 3, "{bad:?}");
     for key in [
@@ -173,22 +167,12 @@ async fn warnings_name_the_bad_annotations_and_the_users_hook() {
     }
     assert!(bad.iter().all(|w| w.starts_with("lameduck: ")));
 
-    let own = review(
-        &server,
-        &client,
-        fixtures["05-pod-existing-prestop.json"].clone(),
-    )
-    .await;
+    let own = review(&server, &client, fixture("05-pod-existing-prestop.json")).await;
     let own = warnings(&own);
     assert_eq!(own.len(), 1);
     assert!(own[0].contains("\"app\""), "{own:?}");
 
-    let clean = review(
-        &server,
-        &client,
-        fixtures["02-pod-nginx-and-app.json"].clone(),
-    )
-    .await;
+    let clean = review(&server, &client, fixture("02-pod-nginx-and-app.json")).await;
     assert!(warnings(&clean).is_empty());
 }
 
@@ -196,14 +180,8 @@ async fn warnings_name_the_bad_annotations_and_the_users_hook() {
 async fn dry_run_gets_the_same_answer_as_a_real_create() {
     let server = TestServer::start().await;
     let client = server.client();
-    let fixtures: BTreeMap<_, _> = fixtures().into_iter().collect();
-    let real = review(
-        &server,
-        &client,
-        fixtures["01-pod-single-container.json"].clone(),
-    )
-    .await;
-    let dry = review(&server, &client, fixtures["12-pod-dry-run.json"].clone()).await;
+    let real = review(&server, &client, fixture("01-pod-single-container.json")).await;
+    let dry = review(&server, &client, fixture("12-pod-dry-run.json")).await;
     assert_eq!(patch_of(&real), patch_of(&dry));
 }
 

@@ -174,6 +174,11 @@ pub fn fixtures() -> Vec<(String, Vec<u8>)> {
     fixtures
 }
 
+/// One shared fixture's body, by file name.
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures_dir().join(name)).expect("the shared fixture exists")
+}
+
 /// The decoded JSON Patch of an AdmissionReview response, if any.
 pub fn patch_of(response: &Value) -> Option<json_patch::Patch> {
     use base64::Engine as _;

@@ -62,8 +62,10 @@ impl LogArgs {
     fn init(&self) -> anyhow::Result<()> {
         let filter = tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .with_context(|| format!("--log-level {:?}", self.log_level))?;
+        // Colours only for a person at a terminal, not for log collectors.
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr);
         let installed = match self.log_format {
             LogFormat::Text => builder.try_init(),

@@ -7,8 +7,8 @@
 #   scripts/docker-smoke.sh
 #
 # Skips (exit 0, with a message) when there is no Docker daemon.
-#   LAMEDUCK_BINARY  static binary to package (default: the release build below;
-#                    built with cargo when missing)
+#   LAMEDUCK_BINARY  static binary to package (default: the static release build,
+#                    brought up to date with cargo first)
 #   IMAGE            tag to build (default lameduck:smoke)
 #   DOCKER           docker CLI (default docker)
 set -euo pipefail
@@ -25,7 +25,8 @@ if ! command -v "$docker" >/dev/null || ! "$docker" info >/dev/null 2>&1; then
   exit 0
 fi
 
-if [[ ! -x $binary ]]; then
+# Always through cargo (a no-op when up to date), so a stale binary is never packaged.
+if [[ -z ${LAMEDUCK_BINARY:-} ]]; then
   echo "docker-smoke: building $binary (static)" >&2
   RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --locked --target "$target"
 fi

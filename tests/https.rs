@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use support::{TestServer, fixture, fixtures, https_client, patch_of};
+use support::{TestServer, fixture, fixtures, https_client, patch_of, pod_create_review};
 
 /// Each container's preStop sleep (`None`: left alone) and the pod's grace period.
 type Expected = (Vec<(&'static str, Option<u64>)>, i64);
@@ -213,19 +213,6 @@ async fn what_is_not_a_review_gets_a_400_with_one_line() {
     let deep_object = format!(
         r#"{{"request":{{"uid":"u","kind":{{"group":"","version":"v1","kind":"Pod"}},"operation":"CREATE","object":{{"spec":{{"containers":[{{"name":"a","lifecycle":{{"preStop":{deep}}}}}]}}}}}}}}"#
     );
-    let review_with = |object: Value| {
-        serde_json::to_vec(&json!({
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "request": {
-                "uid": "u",
-                "kind": {"group": "", "version": "v1", "kind": "Pod"},
-                "operation": "CREATE",
-                "object": object,
-            },
-        }))
-        .unwrap()
-    };
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("not json", b"hello".to_vec()),
         ("empty", Vec::new()),
@@ -241,17 +228,17 @@ async fn what_is_not_a_review_gets_a_400_with_one_line() {
         ("deep object", deep_object.into_bytes()),
         (
             "containers not a list",
-            review_with(json!({"spec": {"containers": {"a": 1}}})),
+            pod_create_review(json!({"spec": {"containers": {"a": 1}}})),
         ),
         (
             "grace a string",
-            review_with(json!({"spec": {"terminationGracePeriodSeconds": "30"}})),
+            pod_create_review(json!({"spec": {"terminationGracePeriodSeconds": "30"}})),
         ),
         (
             "annotation a number",
-            review_with(json!({"metadata": {"annotations": {"a": 1}}})),
+            pod_create_review(json!({"metadata": {"annotations": {"a": 1}}})),
         ),
-        ("create without object", review_with(Value::Null)),
+        ("create without object", pod_create_review(Value::Null)),
     ];
     for (what, body) in cases {
         let response = client
@@ -273,17 +260,6 @@ async fn what_is_not_a_review_gets_a_400_with_one_line() {
 async fn hostile_but_well_formed_objects_are_admitted_unchanged_or_planned() {
     let server = TestServer::start().await;
     let client = server.client();
-    let request = |object: Value| {
-        serde_json::to_vec(&json!({
-            "request": {
-                "uid": "u",
-                "kind": {"group": "", "version": "v1", "kind": "Pod"},
-                "operation": "CREATE",
-                "object": object,
-            },
-        }))
-        .unwrap()
-    };
     let many_containers: Vec<Value> = (0..500)
         .map(|i| json!({"name": format!("c{i}"), "image": "app"}))
         .collect();
@@ -297,7 +273,7 @@ async fn hostile_but_well_formed_objects_are_admitted_unchanged_or_planned() {
         json!({"spec": {"containers": [{}]}}),
     ];
     for object in cases {
-        let answer = review(&server, &client, request(object.clone())).await;
+        let answer = review(&server, &client, pod_create_review(object.clone())).await;
         assert_eq!(answer["response"]["allowed"], true);
         if let Some(patch) = patch_of(&answer) {
             let mut patched = object.clone();

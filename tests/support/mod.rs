@@ -179,6 +179,21 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(fixtures_dir().join(name)).expect("the shared fixture exists")
 }
 
+/// An AdmissionReview body for a Pod CREATE of `object`, as the API server sends it.
+pub fn pod_create_review(object: Value) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "u",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "operation": "CREATE",
+            "object": object,
+        },
+    }))
+    .expect("a JSON value serializes")
+}
+
 /// The decoded JSON Patch of an AdmissionReview response, if any.
 pub fn patch_of(response: &Value) -> Option<json_patch::Patch> {
     use base64::Engine as _;

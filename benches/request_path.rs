@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 
 fn fixture(name: &str) -> Value {
     let path = format!(
-        "{}/../shared/fixtures/admission/{name}",
+        "{}/tests/fixtures/admission/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
-    serde_json::from_slice(&std::fs::read(path).expect("../shared fixtures")).unwrap()
+    serde_json::from_slice(&std::fs::read(path).expect("tests/fixtures/admission")).unwrap()
 }
 
 fn eight_kb() -> Value {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Independent end-to-end check of the webhook against the shared fixtures.
+"""Independent end-to-end check of the webhook against the admission fixtures in tests/fixtures/admission.
 
-Starts the real `lameduck serve`, sends every AdmissionReview in ../shared/fixtures
+Starts the real `lameduck serve`, sends every AdmissionReview in tests/fixtures/admission
 over HTTPS, applies each returned patch with Python's `jsonpatch` (an RFC 6902
 implementation that shares no code with ours), validates every mutated object with
 `kubernetes-validate --strict` against the upstream schemas, and sends the mutated
@@ -21,7 +21,7 @@ import jsonpatch
 import kubernetes_validate
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "admission"
+FIXTURES = ROOT / "tests" / "fixtures" / "admission"
 BINARY = os.environ.get("LAMEDUCK_BIN", str(ROOT / "target" / "debug" / "lameduck"))
 VERSIONS = os.environ.get("KUBERNETES_VERSIONS", "1.34.0").split()
 

@@ -1,4 +1,4 @@
-//! End to end over real HTTPS: the shared fixtures as the API server sends them, the
+//! End to end over real HTTPS: the admission fixtures (tests/fixtures/admission) as the API server sends them, the
 //! patches applied with an RFC 6902 implementation, and the bad inputs a webhook meets.
 
 mod support;

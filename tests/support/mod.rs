@@ -154,13 +154,13 @@ pub fn https_client(ca_pem: &str, http1_only: bool) -> reqwest::Client {
 
 pub fn fixtures_dir() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.join("../shared/fixtures/admission")
+    manifest.join("tests/fixtures/admission")
 }
 
 /// Every shared fixture, by file name, sorted.
 pub fn fixtures() -> Vec<(String, Vec<u8>)> {
     let mut fixtures: Vec<(String, Vec<u8>)> = std::fs::read_dir(fixtures_dir())
-        .expect("../shared/fixtures/admission exists beside the project")
+        .expect("tests/fixtures/admission is in the repository")
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|e| e == "json"))
         .map(|path| {

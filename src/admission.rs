@@ -24,9 +24,17 @@ pub enum AdmissionError {
     Malformed(String),
     #[error("request.object is not a valid {kind}: {reason}")]
     InvalidObject { kind: &'static str, reason: String },
+    /// The answer could not be serialized: a bug in lameduck, never the caller's fault.
+    #[error("cannot encode the answer")]
+    Encode(#[source] serde_json::Error),
 }
 
 impl AdmissionError {
+    /// Whether the request was at fault (HTTP 400) rather than lameduck (HTTP 500).
+    pub fn is_bad_request(&self) -> bool {
+        !matches!(self, AdmissionError::Encode(_))
+    }
+
     pub fn malformed(error: impl std::fmt::Display) -> Self {
         AdmissionError::Malformed(one_line(&error.to_string()))
     }
@@ -58,6 +66,31 @@ pub struct GroupVersionKind<'a> {
     pub kind: Cow<'a, str>,
 }
 
+/// What the API server is doing to the object. Operations this version does not know
+/// are `Other`: never planned, and a bounded metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+    Connect,
+    #[serde(other)]
+    Other,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+            Operation::Other => "other",
+        }
+    }
+}
+
 /// The fields of `request` that a mutating webhook reads; the object stays raw JSON.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -66,8 +99,7 @@ pub struct Request<'a> {
     pub uid: Cow<'a, str>,
     #[serde(borrow)]
     pub kind: GroupVersionKind<'a>,
-    #[serde(borrow)]
-    pub operation: Cow<'a, str>,
+    pub operation: Operation,
     #[serde(borrow, default)]
     pub namespace: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -112,11 +144,6 @@ impl<'a> Review<'a> {
             .ok_or_else(|| AdmissionError::Malformed("no request".into()))?;
         if request.uid.is_empty() {
             return Err(AdmissionError::Malformed("request.uid is empty".into()));
-        }
-        if request.operation.is_empty() {
-            return Err(AdmissionError::Malformed(
-                "request.operation is empty".into(),
-            ));
         }
         Ok(Review {
             api_version,
@@ -163,7 +190,7 @@ const MAX_WARNING_CHARS: usize = 240;
 const MAX_WARNINGS: usize = 12;
 
 /// Encodes the answer to a review.
-pub fn encode(review: &Review, verdict: &Verdict) -> Vec<u8> {
+pub fn encode(review: &Review, verdict: &Verdict) -> Result<Vec<u8>, AdmissionError> {
     let patch = (!verdict.patch.is_empty())
         .then(|| base64::engine::general_purpose::STANDARD.encode(&verdict.patch));
     let warnings: Vec<String> = verdict
@@ -192,8 +219,7 @@ pub fn encode(review: &Review, verdict: &Verdict) -> Vec<u8> {
             audit_annotations: &verdict.audit_annotations,
         },
     };
-    // Strings, booleans and maps of strings always serialize.
-    serde_json::to_vec(&out).unwrap_or_default()
+    serde_json::to_vec(&out).map_err(AdmissionError::Encode)
 }
 
 #[cfg(test)]
@@ -226,7 +252,7 @@ mod tests {
         let review = Review::decode(&body).unwrap();
         assert_eq!(review.request.uid, "1234");
         assert_eq!(review.request.kind.kind, "Pod");
-        assert_eq!(review.request.operation, "CREATE");
+        assert_eq!(review.request.operation, Operation::Create);
         assert_eq!(review.request.object.unwrap().get(), r#"{"metadata":{}}"#);
     }
 
@@ -253,7 +279,8 @@ mod tests {
     fn response_echoes_uid_and_sends_base64_patch_only_when_non_empty() {
         let body = review_body(minimal_request());
         let review = Review::decode(&body).unwrap();
-        let empty: Value = serde_json::from_slice(&encode(&review, &Verdict::default())).unwrap();
+        let empty: Value =
+            serde_json::from_slice(&encode(&review, &Verdict::default()).unwrap()).unwrap();
         assert_eq!(empty["apiVersion"], "admission.k8s.io/v1");
         assert_eq!(empty["kind"], "AdmissionReview");
         assert_eq!(empty["response"]["uid"], "1234");
@@ -267,7 +294,7 @@ mod tests {
             warnings: vec!["lameduck: x".into(), "y".repeat(1000)],
             audit_annotations: BTreeMap::from([("plan", "p".to_string())]),
         };
-        let full: Value = serde_json::from_slice(&encode(&review, &verdict)).unwrap();
+        let full: Value = serde_json::from_slice(&encode(&review, &verdict).unwrap()).unwrap();
         assert_eq!(full["response"]["patchType"], "JSONPatch");
         let patch = base64::engine::general_purpose::STANDARD
             .decode(full["response"]["patch"].as_str().unwrap())

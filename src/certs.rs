@@ -38,11 +38,11 @@ pub enum CertsError {
     InvalidName { flag: &'static str, value: String },
     #[error("--cluster-domain {0:?} is not a DNS name")]
     InvalidDomain(String),
-    #[error("generating the certificates: {0}")]
+    #[error("generating the certificates")]
     Generate(#[from] rcgen::Error),
     #[error("{} already exists; pass --force to replace it", .0.display())]
     Exists(PathBuf),
-    #[error("writing {}: {source}", path.display())]
+    #[error("writing {}", path.display())]
     Write {
         path: PathBuf,
         #[source]

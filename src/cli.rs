@@ -11,8 +11,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use lameduck::cluster::KubeMode;
+use lameduck::metrics::Metrics;
 use lameduck::plan::duration::parse_seconds;
-use lameduck::server::metrics::Metrics;
 use lameduck::server::tls::CertSource;
 use lameduck::server::{CERT_POLL_INTERVAL, Server, ServerConfig};
 use lameduck::settings::PlanArgs;
@@ -173,8 +173,8 @@ impl ServeArgs {
             .build()
             .context("starting the async runtime")?;
         runtime.block_on(async move {
-            let metrics = Arc::new(Metrics::new());
-            let cluster = lameduck::cluster::start(kube, metrics.clone()).await;
+            let cluster = lameduck::cluster::start(kube).await;
+            let metrics = Arc::new(Metrics::new(cluster.clone()));
             let webhook = Arc::new(Webhook::new(settings, mode, cluster));
             let server = Server::bind(config, webhook, metrics).await?;
             let drain = CancellationToken::new();

@@ -10,11 +10,11 @@ use serde_json::{Map, Value, json};
 
 use crate::plan::annotations::{self, Annotations};
 use crate::plan::status::{InjectedHook, Status};
-use crate::plan::{
-    self, ContainerInput, Decision, Environment, HookAction, Planned, PodInput, Settings, Warning,
-    WarningReason,
-};
+use crate::plan::{self, Decision, Environment, HookAction, Planned, Settings};
 use crate::workload::{Container, PodTemplate, WorkloadKind};
+
+mod view;
+pub use view::TemplateView;
 
 /// What a pass decided for one pod template.
 #[derive(Debug, Clone)]
@@ -47,67 +47,15 @@ pub fn inject(
     env: &Environment,
     settings: &Settings,
 ) -> Injection {
-    let empty = Annotations::new();
-    let pod_annotations = template
-        .metadata
-        .as_ref()
-        .and_then(|m| m.annotations.as_ref())
-        .unwrap_or(&empty);
-    let (containers, init_containers, restart_policy, current_grace) = match &template.spec {
-        Some(spec) => (
-            spec.containers.as_slice(),
-            spec.init_containers.as_slice(),
-            spec.restart_policy.as_deref(),
-            spec.termination_grace_period_seconds,
-        ),
-        None => (&[][..], &[][..], None, None),
-    };
+    let view = TemplateView::read(template);
+    let planned = view.plan(env, settings);
+    write(kind, &view, planned)
+}
 
-    let mut status_warnings = Vec::new();
-    let previous = match pod_annotations.get(annotations::STATUS) {
-        Some(text) => Status::parse(text).unwrap_or_else(|| {
-            status_warnings.push(Warning::new(
-                WarningReason::InvalidStatus,
-                format!("{} is not lameduck's record; replaced", annotations::STATUS),
-            ));
-            Status::default()
-        }),
-        None => Status::default(),
-    };
-    // A hook is ours only while it still equals what the record says was injected.
-    let ours: Vec<bool> = containers
-        .iter()
-        .map(|c| match (c.pre_stop(), previous.pre_stop.get(&c.name)) {
-            (Some(hook), Some(&injected)) => is_hook(hook, injected),
-            _ => false,
-        })
-        .collect();
-
-    let inputs: Vec<ContainerInput> = containers
-        .iter()
-        .zip(&ours)
-        .map(|(c, &ours)| ContainerInput {
-            name: &c.name,
-            image: c.image.as_deref(),
-            has_own_pre_stop: c.pre_stop().is_some() && !ours,
-        })
-        .collect();
-    let native_sidecars: Vec<&str> = init_containers
-        .iter()
-        .filter(|c| c.is_native_sidecar())
-        .map(|c| c.name.as_str())
-        .collect();
-    let submitted_grace = previous.submitted_grace(current_grace);
-    let pod = PodInput {
-        annotations: pod_annotations,
-        containers: &inputs,
-        native_sidecars: &native_sidecars,
-        restart_policy,
-        submitted_grace,
-    };
-    let mut planned = plan::plan(&pod, env, settings);
-    planned.warnings.splice(0..0, status_warnings);
-
+/// The patch that brings the template from what it is to what `planned` says: lameduck's
+/// earlier hooks, grace and record taken out or replaced, the user's left alone.
+pub fn write(kind: WorkloadKind, view: &TemplateView, planned: Planned) -> Injection {
+    let containers = view.containers();
     // The state the template should end in. A skipped pod ends with nothing of ours.
     let (hooks, grace, summary): (Vec<Option<InjectedHook>>, Option<i64>, Option<String>) =
         match &planned.decision {
@@ -126,7 +74,7 @@ pub fn inject(
                     })
                     .collect(),
                 plan.grace,
-                Some(plan.summary(&pod)),
+                Some(plan.summary(&view.pod_input())),
             ),
             Decision::Skip(_) => (vec![None; containers.len()], None, None),
         };
@@ -135,18 +83,19 @@ pub fn inject(
     let mut ops = Vec::new();
     let mut record = Status::default();
     let mut injected_roles = Vec::new();
-    for (index, ((container, hook), &ours)) in containers.iter().zip(&hooks).zip(&ours).enumerate()
-    {
+    for (index, (container, hook)) in containers.iter().zip(&hooks).enumerate() {
         if let Some(hook) = hook {
             record.pre_stop.insert(container.name.clone(), *hook);
             if let Decision::Plan(plan) = &planned.decision {
                 injected_roles.push(plan.containers[index].role);
             }
         }
-        write_hook(&mut ops, base, index, container, ours, *hook);
+        write_hook(&mut ops, base, index, container, view.is_ours(index), *hook);
     }
 
     // Grace: what the user submitted, raised if the plan needs more.
+    let submitted_grace = view.submitted_grace();
+    let current_grace = view.current_grace();
     let wanted_grace = grace.or(submitted_grace);
     if wanted_grace != current_grace {
         let path = pointer(base, &["spec", "terminationGracePeriodSeconds"]);
@@ -161,7 +110,13 @@ pub fn inject(
     }
 
     let wanted_status = (record != Status::default()).then(|| record.to_annotation());
-    write_status(&mut ops, base, template, pod_annotations, wanted_status);
+    write_status(
+        &mut ops,
+        base,
+        view.template(),
+        view.annotations(),
+        wanted_status,
+    );
 
     Injection {
         patch: Patch(ops),

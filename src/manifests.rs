@@ -37,7 +37,7 @@ pub enum ManifestError {
     NoInput,
     #[error("-f - given more than once: stdin can be read only once")]
     StdinTwice,
-    #[error("{name}: {source}")]
+    #[error("cannot read {name}")]
     Read {
         name: String,
         source: std::io::Error,
@@ -63,7 +63,7 @@ pub enum ManifestError {
     Patch { object: String, message: String },
     #[error("writing the output: {0}")]
     Render(String),
-    #[error("writing the output: {0}")]
+    #[error("writing the output")]
     Write(#[source] std::io::Error),
     #[error(transparent)]
     Settings(#[from] SettingsError),

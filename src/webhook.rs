@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::admission::{AdmissionError, Review, Verdict, encode};
+use crate::admission::{AdmissionError, Operation, Review, Verdict, encode};
 use crate::cluster::{ClusterState, NamespaceInjection};
 use crate::inject::{self, Injection};
 use crate::plan::{Decision, Environment, Role, Settings, WarningReason};
@@ -41,8 +41,6 @@ pub enum Outcome {
     Unchanged,
     /// Not ours to plan: other kind, operation, opted out, batch pod, disabled namespace.
     Skipped,
-    /// Not an AdmissionReview, or an object that cannot be read: HTTP 400.
-    Invalid,
 }
 
 impl Outcome {
@@ -51,7 +49,6 @@ impl Outcome {
             Outcome::Mutated => "mutated",
             Outcome::Unchanged => "unchanged",
             Outcome::Skipped => "skipped",
-            Outcome::Invalid => "invalid",
         }
     }
 }
@@ -61,10 +58,17 @@ impl Outcome {
 pub struct Reviewed {
     pub body: Vec<u8>,
     pub outcome: Outcome,
-    pub kind: String,
-    pub operation: String,
+    /// `None` for kinds lameduck does not plan.
+    pub kind: Option<WorkloadKind>,
+    pub operation: Operation,
     pub injected_roles: Vec<Role>,
     pub warnings: Vec<WarningReason>,
+}
+
+/// What lameduck decided for a request it plans.
+struct Decided {
+    injection: Injection,
+    verdict: Verdict,
 }
 
 /// The webhook's settings and its view of the cluster.
@@ -91,7 +95,7 @@ impl Webhook {
         let span = tracing::Span::current();
         span.record("uid", &*request.uid);
         span.record("kind", &*request.kind.kind);
-        span.record("operation", &*request.operation);
+        span.record("operation", request.operation.as_str());
         if let Some(namespace) = &request.namespace {
             span.record("namespace", &**namespace);
         }
@@ -102,34 +106,35 @@ impl Webhook {
         let mut reviewed = Reviewed {
             body: Vec::new(),
             outcome: Outcome::Skipped,
-            kind: request.kind.kind.to_string(),
-            operation: request.operation.to_string(),
+            kind: WorkloadKind::from_group_kind(&request.kind.group, &request.kind.kind),
+            operation: request.operation,
             injected_roles: Vec::new(),
             warnings: Vec::new(),
         };
-        let verdict = match self.verdict(&review)? {
-            Some((injection, verdict, reasons)) => {
+        let verdict = match self.decide(&review)? {
+            Some(Decided { injection, verdict }) => {
                 reviewed.outcome = match (&injection.planned.decision, verdict.patch.is_empty()) {
                     (_, false) => Outcome::Mutated,
                     (Decision::Skip(_), true) => Outcome::Skipped,
                     (Decision::Plan(_), true) => Outcome::Unchanged,
                 };
+                reviewed.warnings = injection
+                    .planned
+                    .warnings
+                    .iter()
+                    .map(|w| w.reason)
+                    .collect();
                 reviewed.injected_roles = injection.injected_roles;
-                reviewed.warnings = reasons;
                 verdict
             }
             None => Verdict::default(),
         };
-        reviewed.body = encode(&review, &verdict);
+        reviewed.body = encode(&review, &verdict)?;
         Ok(reviewed)
     }
 
     /// `None` when the request is not one lameduck plans.
-    #[allow(clippy::type_complexity)]
-    fn verdict(
-        &self,
-        review: &Review,
-    ) -> Result<Option<(Injection, Verdict, Vec<WarningReason>)>, AdmissionError> {
+    fn decide(&self, review: &Review) -> Result<Option<Decided>, AdmissionError> {
         let request = &review.request;
         let Some(kind) = WorkloadKind::from_group_kind(&request.kind.group, &request.kind.kind)
         else {
@@ -139,14 +144,14 @@ impl Webhook {
             .sub_resource
             .as_deref()
             .is_some_and(|s| !s.is_empty())
-            || !kind.plans_on(&request.operation)
+            || !kind.plans_on(request.operation)
         {
             return Ok(None);
         }
         let Some(object) = request.object else {
             return Err(AdmissionError::Malformed(format!(
                 "{} of a {} without request.object",
-                request.operation,
+                request.operation.as_str(),
                 kind.as_str()
             )));
         };
@@ -185,29 +190,27 @@ impl Webhook {
             auto_reason: &choice.reason,
         };
         let injection = inject::inject(kind, &template, &env, &self.settings);
-        let planned = &injection.planned;
-        let reasons: Vec<WarningReason> = planned.warnings.iter().map(|w| w.reason).collect();
-        let warnings: Vec<String> = planned.warnings.iter().map(ToString::to_string).collect();
+        let warnings: Vec<String> = (injection.planned.warnings.iter())
+            .map(ToString::to_string)
+            .collect();
         let mut audit_annotations = BTreeMap::new();
         if let Some(summary) = &injection.summary {
             audit_annotations.insert("plan", audit_value(summary));
             tracing::debug!(plan = %summary, "planned");
         }
-        // Serializing a list of patch operations cannot fail.
         let patch = if injection.patch.0.is_empty() {
             Vec::new()
         } else {
-            serde_json::to_vec(&injection.patch).unwrap_or_default()
+            serde_json::to_vec(&injection.patch).map_err(AdmissionError::Encode)?
         };
-        Ok(Some((
+        Ok(Some(Decided {
             injection,
-            Verdict {
+            verdict: Verdict {
                 patch,
                 warnings,
                 audit_annotations,
             },
-            reasons,
-        )))
+        }))
     }
 }
 

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use crate::admission::Operation;
 use crate::plan::annotations::Annotations;
 
 /// A kind whose pods lameduck plans.
@@ -64,10 +65,10 @@ impl WorkloadKind {
 
     /// A pod's containers cannot change after creation, so a Pod is planned on CREATE
     /// only; a workload's template is planned whenever it is written.
-    pub fn plans_on(self, operation: &str) -> bool {
+    pub fn plans_on(self, operation: Operation) -> bool {
         match self {
-            Self::Pod => operation == "CREATE",
-            _ => matches!(operation, "CREATE" | "UPDATE"),
+            Self::Pod => operation == Operation::Create,
+            _ => matches!(operation, Operation::Create | Operation::Update),
         }
     }
 
@@ -225,11 +226,11 @@ mod tests {
 
     #[test]
     fn pods_plan_on_create_only_and_templates_on_writes() {
-        assert!(WorkloadKind::Pod.plans_on("CREATE"));
-        assert!(!WorkloadKind::Pod.plans_on("UPDATE"));
-        assert!(WorkloadKind::StatefulSet.plans_on("UPDATE"));
-        assert!(!WorkloadKind::Deployment.plans_on("DELETE"));
-        assert!(!WorkloadKind::Job.plans_on("CONNECT"));
+        assert!(WorkloadKind::Pod.plans_on(Operation::Create));
+        assert!(!WorkloadKind::Pod.plans_on(Operation::Update));
+        assert!(WorkloadKind::StatefulSet.plans_on(Operation::Update));
+        assert!(!WorkloadKind::Deployment.plans_on(Operation::Delete));
+        assert!(!WorkloadKind::Job.plans_on(Operation::Connect));
     }
 
     #[test]

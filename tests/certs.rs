@@ -17,8 +17,8 @@ use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 use lameduck::certs::{CertsArgs, CertsError};
 use lameduck::cluster::ClusterState;
+use lameduck::metrics::Metrics;
 use lameduck::plan::Settings;
-use lameduck::server::metrics::Metrics;
 use lameduck::server::tls::CertSource;
 use lameduck::server::{Server, ServerConfig};
 use lameduck::webhook::{Mode, Webhook};
@@ -195,9 +195,13 @@ async fn the_server_serves_what_certs_writes() {
         Mode::Cluster,
         Arc::new(ClusterState::standalone()),
     ));
-    let server = Server::bind(config, webhook, Arc::new(Metrics::new()))
-        .await
-        .unwrap_or_else(|e| panic!("the server refused the files: {e}"));
+    let server = Server::bind(
+        config,
+        webhook.clone(),
+        Arc::new(Metrics::new(webhook.cluster.clone())),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the server refused the files: {e}"));
     let addr = server.https_addr();
     let drain = CancellationToken::new();
     let running = tokio::spawn(server.run(drain.clone()));

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use lameduck::cluster::{ClusterOptions, ClusterState, KubeMode, NamespaceInjection};
+use lameduck::metrics::Metrics;
 use lameduck::plan::{HookAction, Settings};
-use lameduck::server::metrics::Metrics;
 use lameduck::webhook::{Mode, Outcome, Webhook};
 
 use support::fake_apiserver::{FakeApiServer, fixture};
@@ -65,8 +65,8 @@ async fn harness(version: &str, nodes: &str) -> Harness {
         .await
         .unwrap_or_else(|e| panic!("config: {e}"));
     let client = kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"));
-    let metrics = Arc::new(Metrics::new());
-    let cluster = lameduck::cluster::start_with_client(client, metrics.clone(), fast()).await;
+    let cluster = lameduck::cluster::start_with_client(client, fast()).await;
+    let metrics = Arc::new(Metrics::new(cluster.clone()));
     Harness {
         server,
         cluster,
@@ -478,8 +478,8 @@ async fn losing_the_api_server_keeps_the_last_state() {
 
 #[tokio::test]
 async fn kube_off_is_standalone() {
-    let metrics = Arc::new(Metrics::new());
-    let cluster = lameduck::cluster::start(KubeMode::Off, metrics.clone()).await;
+    let cluster = lameduck::cluster::start(KubeMode::Off).await;
+    let metrics = Arc::new(Metrics::new(cluster.clone()));
     assert!(!cluster.namespaces_known());
     assert!(!cluster.api_reachable());
     assert_eq!(cluster.namespace("default"), None);

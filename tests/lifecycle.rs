@@ -65,7 +65,8 @@ impl KubeletSecretDir {
 async fn start_on(
     dir: &KubeletSecretDir,
 ) -> (SocketAddr, SocketAddr, tokio_util::sync::CancellationToken) {
-    use lameduck::server::{Server, ServerConfig, metrics::Metrics, tls::CertSource};
+    use lameduck::metrics::Metrics;
+    use lameduck::server::{Server, ServerConfig, tls::CertSource};
     install_crypto();
     let config = ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -83,9 +84,13 @@ async fn start_on(
         lameduck::webhook::Mode::Cluster,
         Arc::new(lameduck::cluster::ClusterState::standalone()),
     ));
-    let server = Server::bind(config, webhook, Arc::new(Metrics::new()))
-        .await
-        .unwrap();
+    let server = Server::bind(
+        config,
+        webhook.clone(),
+        Arc::new(Metrics::new(webhook.cluster.clone())),
+    )
+    .await
+    .unwrap();
     let addrs = (server.https_addr(), server.metrics_addr());
     let drain = tokio_util::sync::CancellationToken::new();
     tokio::spawn({

@@ -14,7 +14,6 @@ use arc_swap::ArcSwap;
 
 use crate::plan::HookAction;
 use crate::plan::annotations::Annotations;
-use crate::server::metrics::Metrics;
 
 /// The namespace label that opts a namespace in or out.
 pub const INJECT_LABEL: &str = "lameduck.dev/inject";
@@ -131,11 +130,11 @@ impl ClusterState {
 /// What can go wrong talking to the API server. Never fatal: callers log and retry.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("API request failed: {0}")]
+    #[error("API request failed")]
     Kube(#[from] kube::Error),
-    #[error("building an API request: {0}")]
+    #[error("building an API request")]
     Request(#[from] kube::core::request::Error),
-    #[error("reading the Node list: {0}")]
+    #[error("reading the Node list")]
     Decode(#[source] serde_json::Error),
     #[error("the API server reports a version that cannot be read: {0:?}")]
     ServerVersion(String),
@@ -253,12 +252,10 @@ pub enum KubeMode {
 
 /// Starts watching the cluster (when there is one) and returns the state the webhook
 /// reads. Never fails: without a cluster the state is standalone.
-pub async fn start(mode: KubeMode, metrics: Arc<Metrics>) -> Arc<ClusterState> {
+pub async fn start(mode: KubeMode) -> Arc<ClusterState> {
     let standalone = |why: &str| {
         tracing::info!("{why}: serving from the server's own settings (standalone)");
-        let state = Arc::new(ClusterState::standalone());
-        metrics.set_hook_action(state.action().action);
-        state
+        Arc::new(ClusterState::standalone())
     };
     if mode == KubeMode::Off {
         return standalone("--kube off");
@@ -277,19 +274,14 @@ pub async fn start(mode: KubeMode, metrics: Arc<Metrics>) -> Arc<ClusterState> {
             return standalone("Kubernetes client unavailable");
         }
     };
-    start_with_client(client, metrics, ClusterOptions::default()).await
+    start_with_client(client, ClusterOptions::default()).await
 }
 
 /// Starts the namespace watcher and the version reader on `client`, waits (at most
 /// `options.initial_sync_timeout`) for their first results, and returns the state.
 /// The tasks run until the runtime stops; API errors are logged and retried, never fatal.
-pub async fn start_with_client(
-    client: kube::Client,
-    metrics: Arc<Metrics>,
-    options: ClusterOptions,
-) -> Arc<ClusterState> {
+pub async fn start_with_client(client: kube::Client, options: ClusterOptions) -> Arc<ClusterState> {
     let state = Arc::new(ClusterState::connecting());
-    metrics.set_hook_action(state.action().action);
     let (namespaces_ready, namespaces_synced) = tokio::sync::oneshot::channel();
     let (versions_ready, versions_read) = tokio::sync::oneshot::channel();
     tokio::spawn(namespaces::run(
@@ -301,7 +293,6 @@ pub async fn start_with_client(
     tokio::spawn(versions::run(
         client,
         state.clone(),
-        metrics,
         options.clone(),
         versions_ready,
     ));

@@ -205,7 +205,7 @@ pub(super) async fn run(
                 Err(error) => {
                     // The watcher's backoff spaces these out (at most one per backoff_max).
                     tracing::warn!(
-                        %error,
+                        error = %crate::ErrorChain(&error),
                         "namespace watch failed; keeping the last known namespaces and retrying"
                     );
                     failing = true;

@@ -16,7 +16,6 @@ use serde::Deserialize;
 
 use super::{ActionChoice, ClusterError, ClusterState};
 use crate::plan::HookAction;
-use crate::server::metrics::Metrics;
 
 /// The first version whose API server and kubelet run `lifecycle.preStop.sleep` by
 /// default (beta, on by default, in 1.30; GA in 1.34). A 1.29 API server drops the
@@ -279,7 +278,6 @@ pub async fn read_choice(
 pub(super) async fn run(
     client: kube::Client,
     state: Arc<ClusterState>,
-    metrics: Arc<Metrics>,
     options: super::ClusterOptions,
     first: tokio::sync::oneshot::Sender<()>,
 ) {
@@ -295,7 +293,6 @@ pub(super) async fn run(
                         reason = %choice.reason,
                         "hook action for auto"
                     );
-                    metrics.set_hook_action(choice.action);
                     state.set_action(choice);
                 }
                 options.version_interval
@@ -304,7 +301,7 @@ pub(super) async fn run(
                 state.set_api_reachable(false);
                 let current = state.action();
                 tracing::warn!(
-                    %error,
+                    error = %crate::ErrorChain(&error),
                     action = current.action.as_str(),
                     "cannot read cluster versions; keeping the last hook action"
                 );

@@ -1,3 +1,4 @@
+use crate::plan::WarningReason;
 use serde_json::{Value, json};
 
 use super::*;

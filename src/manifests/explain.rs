@@ -12,13 +12,12 @@ use serde_json::Value;
 
 use super::input::Source;
 use super::{ManifestError, ObjectRef, PlannedTemplate, for_each_object, plan_object};
-use crate::inject::hook_value;
-use crate::plan::status::Status;
+use crate::inject::TemplateView;
+use crate::plan::annotations;
 use crate::plan::{
     ContainerOutcome, DEFAULT_GRACE_SECONDS, Decision, HookAction, Role, Settings, SkipReason,
-    annotations, human,
+    human,
 };
-use crate::workload::Container;
 
 /// The version of the JSON shape; bumped on any change that is not a new field.
 pub const REPORT_VERSION: u32 = 1;
@@ -137,32 +136,14 @@ impl TemplateReport {
             injection,
             ..
         } = planned;
-        let spec = template.spec.as_ref();
-        let containers: &[Container] = spec.map_or(&[], |s| s.containers.as_slice());
-        let init_containers: &[Container] = spec.map_or(&[], |s| s.init_containers.as_slice());
-        let current_grace = spec.and_then(|s| s.termination_grace_period_seconds);
-        // Read the record the way `inject` does, so explaining mutated output gives the
-        // same answer as explaining the original.
-        let previous = template
-            .metadata
-            .as_ref()
-            .and_then(|m| m.annotations.as_ref())
-            .and_then(|a| a.get(annotations::STATUS))
-            .and_then(|text| Status::parse(text))
-            .unwrap_or_default();
-        let submitted_grace = previous.submitted_grace(current_grace);
-        let has_own_hook = |container: &Container| match container.pre_stop() {
-            None => false,
-            Some(hook) => previous
-                .pre_stop
-                .get(&container.name)
-                .is_none_or(|&ours| *hook != hook_value(ours)),
-        };
+        let view = TemplateView::read(template);
+        let containers = view.containers();
+        let submitted_grace = view.submitted_grace();
         // A container lameduck leaves alone: SIGTERM at once unless it has its own hook.
-        let untouched = |container: &Container, role: Option<Role>| {
-            let own = has_own_hook(container);
+        let untouched = |index: usize, role: Option<Role>| {
+            let own = view.has_own_hook(index);
             ContainerReport {
-                name: container.name.clone(),
+                name: containers[index].name.clone(),
                 role,
                 pre_stop: if own { PreStop::Own } else { PreStop::None },
                 sigterm_at_seconds: (!own).then_some(0),
@@ -186,10 +167,8 @@ impl TemplateReport {
             submitted_grace_period_seconds: submitted_grace,
             grace_period_seconds: submitted_grace,
             containers: Vec::new(),
-            native_sidecars: init_containers
-                .iter()
-                .filter(|c| c.is_native_sidecar())
-                .map(|c| c.name.clone())
+            native_sidecars: (view.native_sidecars().iter())
+                .map(|name| name.to_string())
                 .collect(),
             warnings: injection
                 .planned
@@ -204,7 +183,7 @@ impl TemplateReport {
         match &injection.planned.decision {
             Decision::Skip(reason) => {
                 report.skip_reason = Some(reason.as_str());
-                report.containers = containers.iter().map(|c| untouched(c, None)).collect();
+                report.containers = (0..containers.len()).map(|i| untouched(i, None)).collect();
             }
             Decision::Plan(plan) => {
                 report.planned = true;
@@ -218,7 +197,8 @@ impl TemplateReport {
                 report.containers = containers
                     .iter()
                     .zip(&plan.containers)
-                    .map(|(container, planned)| match planned.outcome {
+                    .enumerate()
+                    .map(|(index, (container, planned))| match planned.outcome {
                         ContainerOutcome::Inject { sleep, budget } => ContainerReport {
                             name: container.name.clone(),
                             role: Some(planned.role),
@@ -228,7 +208,7 @@ impl TemplateReport {
                             done_by_seconds: Some(sleep.saturating_add(budget)),
                         },
                         ContainerOutcome::OwnHook | ContainerOutcome::Skipped => {
-                            untouched(container, Some(planned.role))
+                            untouched(index, Some(planned.role))
                         }
                     })
                     .collect();

@@ -35,9 +35,26 @@ impl Status {
         serde_json::from_str(text).ok()
     }
 
+    /// The annotation value. Built as a `Value`, whose `Display` cannot fail, so a record
+    /// is never silently empty (that would make lameduck's own hooks look like the user's
+    /// on the next pass). Keys in the order serde writes them, so `parse` round-trips.
     pub fn to_annotation(&self) -> String {
-        // Serializing plain maps of strings and integers cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+        let mut record = serde_json::Map::new();
+        if let Some(grace) = self.grace_found {
+            record.insert("graceFound".into(), grace.into());
+        }
+        if let Some(grace) = self.grace_set {
+            record.insert("graceSet".into(), grace.into());
+        }
+        let hooks = (self.pre_stop.iter())
+            .map(|(name, hook)| {
+                let hook =
+                    serde_json::json!({"action": hook.action.as_str(), "seconds": hook.seconds});
+                (name.clone(), hook)
+            })
+            .collect();
+        record.insert("preStop".into(), serde_json::Value::Object(hooks));
+        serde_json::Value::Object(record).to_string()
     }
 
     /// The grace period the user asked for, given what the object holds now: if it still

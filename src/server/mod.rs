@@ -1,7 +1,6 @@
 //! The HTTPS admission server and the plain-HTTP metrics server, with certificate
 //! rotation and a drain that answers every request it accepted.
 
-pub mod metrics;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -27,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cluster::ClusterState;
+use crate::metrics::Metrics;
 use crate::webhook::Webhook;
-use metrics::Metrics;
 use tls::{CertResolver, CertSource, TlsError};
 
 /// An UPDATE review carries two copies of the object; 8 MiB covers the largest objects
@@ -48,7 +47,7 @@ pub const CERT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("binding {addr}: {source}")]
+    #[error("binding {addr}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
@@ -166,8 +165,16 @@ async fn mutate(State(state): State<AppState>, body: Bytes) -> Response {
         Err(error) => {
             span.record("outcome", "invalid");
             state.metrics.record_invalid(seconds);
-            tracing::warn!(%error, "rejected a request that is not an AdmissionReview");
-            (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response()
+            if error.is_bad_request() {
+                tracing::warn!(%error, "rejected a request that is not an AdmissionReview");
+                (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response()
+            } else {
+                tracing::error!(
+                    error = &error as &dyn std::error::Error,
+                    "cannot answer a review"
+                );
+                (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response()
+            }
         }
     }
 }
@@ -471,14 +478,14 @@ async fn watch_certificates(
         provider,
         resolver,
         move |result, loaded| {
-            reporting.record_tls_reload(result.as_str());
+            reporting.record_tls_reload(result == tls::ReloadResult::Success);
             match loaded {
                 Ok(fresh) => {
                     reporting.set_tls_expiry(fresh.not_after);
                     tracing::info!("serving a reloaded certificate");
                 }
                 Err(error) => {
-                    tracing::error!(%error, "certificate files changed but do not load; still serving the previous certificate");
+                    tracing::error!(error = %crate::ErrorChain(error), "certificate files changed but do not load; still serving the previous certificate");
                 }
             }
         },

@@ -16,7 +16,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -29,7 +29,7 @@ pub enum TlsError {
     Key(rustls::Error),
     #[error("the private key does not match the certificate")]
     Mismatch,
-    #[error("generating a self-signed certificate: {0}")]
+    #[error("generating a self-signed certificate")]
     SelfSigned(#[from] rcgen::Error),
     #[error("configuring TLS: {0}")]
     Config(rustls::Error),

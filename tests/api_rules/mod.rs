@@ -662,7 +662,7 @@ fn check_fixpoint(webhook: &Webhook, review: &Review, after: &Value) -> Result<(
                 "version": &*request.kind.version,
                 "kind": &*request.kind.kind,
             },
-            "operation": &*request.operation,
+            "operation": request.operation.as_str(),
             "namespace": request.namespace.as_deref(),
             "object": after,
         },

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lameduck::cluster::ClusterState;
+use lameduck::metrics::Metrics;
 use lameduck::plan::Settings;
-use lameduck::server::metrics::Metrics;
 use lameduck::server::tls::CertSource;
 use lameduck::server::{Server, ServerConfig};
 use lameduck::webhook::{Mode, Webhook};
@@ -104,9 +104,13 @@ impl TestServer {
             Mode::Cluster,
             Arc::new(ClusterState::standalone()),
         ));
-        let server = Server::bind(config, webhook, Arc::new(Metrics::new()))
-            .await
-            .unwrap();
+        let server = Server::bind(
+            config,
+            webhook.clone(),
+            Arc::new(Metrics::new(webhook.cluster.clone())),
+        )
+        .await
+        .unwrap();
         let (https, metrics) = (server.https_addr(), server.metrics_addr());
         let drain = CancellationToken::new();
         let task = tokio::spawn({

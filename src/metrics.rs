@@ -1,31 +1,109 @@
 //! Prometheus metrics, served as OpenMetrics text on the plain-HTTP metrics port.
 
-use prometheus_client::encoding::{EncodeLabelSet, text::encode};
+use std::sync::Arc;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::plan::HookAction;
-use crate::webhook::Reviewed;
+use crate::admission::Operation;
+use crate::cluster::ClusterState;
+use crate::plan::{HookAction, Role, WarningReason};
+use crate::webhook::{Outcome, Reviewed};
 use crate::workload::WorkloadKind;
+
+/// Label values are the types' own `as_str` names, so a label can only take a value the
+/// code names: the series count stays bounded whatever a request says.
+macro_rules! label_values {
+    ($($type:ty),* $(,)?) => {$(
+        impl EncodeLabelValue for $type {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+                std::fmt::Write::write_str(encoder, self.as_str())
+            }
+        }
+    )*};
+}
+
+label_values!(
+    Outcome,
+    Role,
+    WarningReason,
+    HookAction,
+    KindLabel,
+    OperationLabel,
+    RequestOutcome
+);
+
+/// The `kind` label: a kind lameduck plans, anything else, or unknown when the body was
+/// not a review at all.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+enum KindLabel {
+    Workload(WorkloadKind),
+    Other,
+    Unknown,
+}
+
+impl KindLabel {
+    fn as_str(self) -> &'static str {
+        match self {
+            KindLabel::Workload(kind) => kind.as_str(),
+            KindLabel::Other => "other",
+            KindLabel::Unknown => "unknown",
+        }
+    }
+}
+
+/// The `operation` label: unknown when the body was not a review.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+enum OperationLabel {
+    Known(Operation),
+    Unknown,
+}
+
+impl OperationLabel {
+    fn as_str(self) -> &'static str {
+        match self {
+            OperationLabel::Known(operation) => operation.as_str(),
+            OperationLabel::Unknown => "unknown",
+        }
+    }
+}
+
+/// The `outcome` label: how a review ended, or `invalid` for a body that was not one.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+enum RequestOutcome {
+    Reviewed(Outcome),
+    Invalid,
+}
+
+impl RequestOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            RequestOutcome::Reviewed(outcome) => outcome.as_str(),
+            RequestOutcome::Invalid => "invalid",
+        }
+    }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    kind: &'static str,
-    operation: &'static str,
-    outcome: &'static str,
+    kind: KindLabel,
+    operation: OperationLabel,
+    outcome: RequestOutcome,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RoleLabels {
-    role: &'static str,
+    role: Role,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
-    reason: &'static str,
+    reason: WarningReason,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -40,7 +118,7 @@ struct VersionLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ActionLabels {
-    action: &'static str,
+    action: HookAction,
 }
 
 /// Every metric lameduck exports, in one registry.
@@ -54,16 +132,12 @@ pub struct Metrics {
     tls_reloads: Family<ResultLabels, Counter>,
     tls_expiry: Gauge,
     hook_action: Family<ActionLabels, Gauge>,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// Read when metrics are scraped, so the cluster code needs no handle on metrics.
+    cluster: Arc<ClusterState>,
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    pub fn new(cluster: Arc<ClusterState>) -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -130,31 +204,24 @@ impl Metrics {
             tls_reloads,
             tls_expiry,
             hook_action,
+            cluster,
         }
     }
 
     pub fn record_review(&self, reviewed: &Reviewed, seconds: f64) {
         self.requests
             .get_or_create(&RequestLabels {
-                kind: kind_label(&reviewed.kind),
-                operation: operation_label(&reviewed.operation),
-                outcome: reviewed.outcome.as_str(),
+                kind: reviewed.kind.map_or(KindLabel::Other, KindLabel::Workload),
+                operation: OperationLabel::Known(reviewed.operation),
+                outcome: RequestOutcome::Reviewed(reviewed.outcome),
             })
             .inc();
         self.duration.observe(seconds);
-        for role in &reviewed.injected_roles {
-            self.injected
-                .get_or_create(&RoleLabels {
-                    role: role.as_str(),
-                })
-                .inc();
+        for &role in &reviewed.injected_roles {
+            self.injected.get_or_create(&RoleLabels { role }).inc();
         }
-        for reason in &reviewed.warnings {
-            self.warnings
-                .get_or_create(&ReasonLabels {
-                    reason: reason.as_str(),
-                })
-                .inc();
+        for &reason in &reviewed.warnings {
+            self.warnings.get_or_create(&ReasonLabels { reason }).inc();
         }
     }
 
@@ -162,15 +229,16 @@ impl Metrics {
     pub fn record_invalid(&self, seconds: f64) {
         self.requests
             .get_or_create(&RequestLabels {
-                kind: "unknown",
-                operation: "unknown",
-                outcome: "invalid",
+                kind: KindLabel::Unknown,
+                operation: OperationLabel::Unknown,
+                outcome: RequestOutcome::Invalid,
             })
             .inc();
         self.duration.observe(seconds);
     }
 
-    pub fn record_tls_reload(&self, result: &'static str) {
+    pub fn record_tls_reload(&self, success: bool) {
+        let result = if success { "success" } else { "failure" };
         self.tls_reloads
             .get_or_create(&ResultLabels { result })
             .inc();
@@ -180,37 +248,16 @@ impl Metrics {
         self.tls_expiry.set(not_after.unwrap_or(0));
     }
 
-    pub fn set_hook_action(&self, action: HookAction) {
-        for candidate in [HookAction::Sleep, HookAction::Exec] {
-            self.hook_action
-                .get_or_create(&ActionLabels {
-                    action: candidate.as_str(),
-                })
-                .set(i64::from(candidate == action));
-        }
-    }
-
     pub fn encode(&self) -> String {
+        let current = self.cluster.action().action;
+        for action in [HookAction::Sleep, HookAction::Exec] {
+            self.hook_action
+                .get_or_create(&ActionLabels { action })
+                .set(i64::from(action == current));
+        }
         let mut text = String::new();
-        // Writing into a String cannot fail.
+        // Writing into a String cannot fail; should it, the scrape shows what was written.
         let _ = encode(&mut text, &self.registry);
         text
     }
-}
-
-/// Label values come from the request, which anyone who reaches the port can forge:
-/// only known values are used, so the series count stays bounded.
-fn kind_label(kind: &str) -> &'static str {
-    WorkloadKind::ALL
-        .into_iter()
-        .map(WorkloadKind::as_str)
-        .find(|known| *known == kind)
-        .unwrap_or("other")
-}
-
-fn operation_label(operation: &str) -> &'static str {
-    ["CREATE", "UPDATE", "DELETE", "CONNECT"]
-        .into_iter()
-        .find(|known| *known == operation)
-        .unwrap_or("other")
 }

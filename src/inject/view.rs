@@ -1,0 +1,152 @@
+//! Reading a pod template the way every pass must: the plan's input, and what an earlier
+//! pass left (its status record, which hooks are still its own, the grace the user
+//! submitted). The webhook, `mutate`, `explain` and `audit` all read through this.
+
+use std::collections::BTreeMap;
+
+use crate::plan::annotations::{self, Annotations};
+use crate::plan::status::Status;
+use crate::plan::{
+    self, ContainerInput, Environment, Planned, PodInput, Settings, Warning, WarningReason,
+};
+use crate::workload::{Container, PodTemplate};
+
+use super::hook_value;
+
+static NO_ANNOTATIONS: Annotations = BTreeMap::new();
+
+/// A pod template as lameduck reads it, borrowed from the parsed template.
+#[derive(Debug)]
+pub struct TemplateView<'t> {
+    template: &'t PodTemplate,
+    annotations: &'t Annotations,
+    /// What an earlier pass recorded; empty when there was none.
+    previous: Status,
+    /// Per regular container: its `preStop` is lameduck's, because it still equals what
+    /// the record says was injected. Anything else is the user's.
+    ours: Vec<bool>,
+    inputs: Vec<ContainerInput<'t>>,
+    native_sidecars: Vec<&'t str>,
+    current_grace: Option<i64>,
+    /// A status annotation that is not lameduck's record.
+    status_warning: Option<Warning>,
+}
+
+impl<'t> TemplateView<'t> {
+    pub fn read(template: &'t PodTemplate) -> Self {
+        let annotations = template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.annotations.as_ref())
+            .unwrap_or(&NO_ANNOTATIONS);
+        let spec = template.spec.as_ref();
+        let containers: &'t [Container] = spec.map_or(&[], |s| s.containers.as_slice());
+        let init_containers: &'t [Container] = spec.map_or(&[], |s| s.init_containers.as_slice());
+
+        let mut status_warning = None;
+        let previous = match annotations.get(annotations::STATUS) {
+            Some(text) => Status::parse(text).unwrap_or_else(|| {
+                status_warning = Some(Warning::new(
+                    WarningReason::InvalidStatus,
+                    format!("{} is not lameduck's record; replaced", annotations::STATUS),
+                ));
+                Status::default()
+            }),
+            None => Status::default(),
+        };
+        let ours: Vec<bool> = containers
+            .iter()
+            .map(|c| match (c.pre_stop(), previous.pre_stop.get(&c.name)) {
+                (Some(hook), Some(&injected)) => *hook == hook_value(injected),
+                _ => false,
+            })
+            .collect();
+        let inputs = containers
+            .iter()
+            .zip(&ours)
+            .map(|(c, &ours)| ContainerInput {
+                name: &c.name,
+                image: c.image.as_deref(),
+                has_own_pre_stop: c.pre_stop().is_some() && !ours,
+            })
+            .collect();
+        let native_sidecars = init_containers
+            .iter()
+            .filter(|c| c.is_native_sidecar())
+            .map(|c| c.name.as_str())
+            .collect();
+        TemplateView {
+            template,
+            annotations,
+            previous,
+            ours,
+            inputs,
+            native_sidecars,
+            current_grace: spec.and_then(|s| s.termination_grace_period_seconds),
+            status_warning,
+        }
+    }
+
+    pub fn template(&self) -> &'t PodTemplate {
+        self.template
+    }
+
+    pub fn annotations(&self) -> &'t Annotations {
+        self.annotations
+    }
+
+    /// The regular containers, in order; `ours`, `inputs` and plans follow this order.
+    pub fn containers(&self) -> &'t [Container] {
+        self.template
+            .spec
+            .as_ref()
+            .map_or(&[], |s| s.containers.as_slice())
+    }
+
+    /// Whether container `index` carries a `preStop` lameduck injected.
+    pub fn is_ours(&self, index: usize) -> bool {
+        self.ours.get(index).copied().unwrap_or(false)
+    }
+
+    /// Whether container `index` carries a `preStop` the user wrote.
+    pub fn has_own_hook(&self, index: usize) -> bool {
+        self.inputs.get(index).is_some_and(|c| c.has_own_pre_stop)
+    }
+
+    pub fn native_sidecars(&self) -> &[&'t str] {
+        &self.native_sidecars
+    }
+
+    /// The grace period as the object carries it now.
+    pub fn current_grace(&self) -> Option<i64> {
+        self.current_grace
+    }
+
+    /// The grace period the user asked for, before any earlier lameduck pass.
+    pub fn submitted_grace(&self) -> Option<i64> {
+        self.previous.submitted_grace(self.current_grace)
+    }
+
+    pub fn pod_input(&self) -> PodInput<'_> {
+        PodInput {
+            annotations: self.annotations,
+            containers: &self.inputs,
+            native_sidecars: &self.native_sidecars,
+            restart_policy: self
+                .template
+                .spec
+                .as_ref()
+                .and_then(|s| s.restart_policy.as_deref()),
+            submitted_grace: self.submitted_grace(),
+        }
+    }
+
+    /// Plans the template; a status annotation that is not lameduck's is the first warning.
+    pub fn plan(&self, env: &Environment, settings: &Settings) -> Planned {
+        let mut planned = plan::plan(&self.pod_input(), env, settings);
+        if let Some(warning) = &self.status_warning {
+            planned.warnings.insert(0, warning.clone());
+        }
+        planned
+    }
+}

@@ -149,7 +149,9 @@ impl ExplainArgs {
         let report = explain::explain(&mut sources, &settings)?;
         let text = match output {
             ExplainFormat::Text => report.to_text(),
-            ExplainFormat::Json => report.to_json(),
+            ExplainFormat::Json => report
+                .to_json()
+                .map_err(|error| ManifestError::Render(error.to_string()))?,
         };
         write_stdout(&text)?;
         Ok(exit_code(strict, report.has_warnings()))

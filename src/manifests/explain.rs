@@ -5,19 +5,15 @@
 //! its budget is the time it has after SIGTERM; "done by" is the sum. The grace period is
 //! when the kubelet kills whatever still runs.
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 use serde_json::Value;
 
 use super::input::Source;
 use super::{ManifestError, ObjectRef, PlannedTemplate, for_each_object, plan_object};
+
+mod text;
 use crate::inject::TemplateView;
-use crate::plan::annotations;
-use crate::plan::{
-    ContainerOutcome, DEFAULT_GRACE_SECONDS, Decision, HookAction, Role, Settings, SkipReason,
-    human,
-};
+use crate::plan::{ContainerOutcome, Decision, HookAction, Role, Settings};
 
 /// The version of the JSON shape; bumped on any change that is not a new field.
 pub const REPORT_VERSION: u32 = 1;
@@ -228,136 +224,6 @@ impl TemplateReport {
             name: self.name.clone(),
         }
     }
-
-    /// The table for one template, each line indented by two spaces under a heading.
-    fn write_text(&self, out: &mut String) {
-        let _ = writeln!(out, "{}", self.object());
-        let grace_text = |grace: Option<i64>| match grace {
-            Some(grace) => human(u64::try_from(grace).unwrap_or(0)),
-            None => format!("unset ({})", human(DEFAULT_GRACE_SECONDS.unsigned_abs())),
-        };
-        let (Some(action), Some(budgets)) = (self.action, self.budgets) else {
-            let why = match self.skip_reason {
-                Some(reason) if reason == SkipReason::NotLongRunning.as_str() => format!(
-                    "{reason} (annotate the pod template {}: \"true\" to opt in)",
-                    annotations::INJECT
-                ),
-                Some(reason) => format!("{reason} ({}: \"false\")", annotations::INJECT),
-                None => "no plan".to_string(),
-            };
-            let _ = writeln!(out, "  not planned: {why}");
-            let _ = writeln!(
-                out,
-                "  grace period {}",
-                grace_text(self.grace_period_seconds)
-            );
-            self.write_warnings(out);
-            return;
-        };
-
-        let grace = match (
-            self.grace_period_seconds,
-            self.submitted_grace_period_seconds,
-        ) {
-            (grace, submitted) if grace == submitted => {
-                format!("{} (as submitted)", grace_text(grace))
-            }
-            (grace, None) => format!("{} (submitted: unset, 30s)", grace_text(grace)),
-            (grace, Some(submitted)) => format!(
-                "{} (raised from {})",
-                grace_text(grace),
-                grace_text(Some(submitted))
-            ),
-        };
-        let _ = writeln!(
-            out,
-            "  budgets: sleep {}, shutdown {}, stagger {}; preStop action {}",
-            human(budgets.sleep_seconds),
-            human(budgets.shutdown_seconds),
-            human(budgets.stagger_seconds),
-            action.as_str()
-        );
-
-        let mut rows: Vec<[String; 6]> = Vec::new();
-        let mut ordered: Vec<&ContainerReport> = self.containers.iter().collect();
-        // The timeline: by SIGTERM time, hooks of unknown length last; ties keep the
-        // template's order (the sort is stable).
-        ordered.sort_by_key(|c| c.sigterm_at_seconds.unwrap_or(u64::MAX));
-        for container in ordered {
-            let seconds = |value: Option<u64>| value.map_or("?".to_string(), human);
-            let pre_stop = match container.pre_stop {
-                PreStop::Injected => format!("sleep {}", seconds(container.sigterm_at_seconds)),
-                PreStop::Own => "own hook".to_string(),
-                PreStop::None => "none".to_string(),
-            };
-            rows.push([
-                seconds(container.sigterm_at_seconds),
-                container.name.clone(),
-                container.role.map_or("-", Role::as_str).to_string(),
-                pre_stop,
-                container.budget_seconds.map_or("-".to_string(), human),
-                seconds(container.done_by_seconds),
-            ]);
-        }
-        let injected = self
-            .containers
-            .iter()
-            .any(|c| c.pre_stop == PreStop::Injected);
-        for name in &self.native_sidecars {
-            // The grace period reserves one stagger for them after the last container.
-            let budget = if injected {
-                human(budgets.stagger_seconds)
-            } else {
-                "-".to_string()
-            };
-            rows.push([
-                "last".into(),
-                name.clone(),
-                "native sidecar".into(),
-                "none".into(),
-                budget,
-                "-".into(),
-            ]);
-        }
-        let header = [
-            "SIGTERM",
-            "CONTAINER",
-            "ROLE",
-            "PRESTOP",
-            "BUDGET",
-            "DONE BY",
-        ];
-        write_table(out, header, &rows);
-        let _ = writeln!(out, "  grace period {grace}: then SIGKILL");
-        self.write_warnings(out);
-    }
-
-    fn write_warnings(&self, out: &mut String) {
-        for warning in &self.warnings {
-            let _ = writeln!(out, "  warning: {}", warning.message);
-        }
-    }
-}
-
-/// Left-aligned columns, except the first (times), right-aligned so they line up.
-fn write_table(out: &mut String, header: [&str; 6], rows: &[[String; 6]]) {
-    let mut widths = header.map(str::len);
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut line = |cells: [&str; 6]| {
-        let mut text = format!("  {:>w$}", cells[0], w = widths[0]);
-        for (cell, width) in cells.iter().zip(widths).skip(1) {
-            let _ = write!(text, "  {cell:<width$}");
-        }
-        let _ = writeln!(out, "{}", text.trim_end());
-    };
-    line(header);
-    for row in rows {
-        line(row.each_ref().map(String::as_str));
-    }
 }
 
 impl ExplainReport {
@@ -365,25 +231,10 @@ impl ExplainReport {
         self.templates.iter().any(|t| !t.warnings.is_empty())
     }
 
-    pub fn to_text(&self) -> String {
-        if self.templates.is_empty() {
-            return "no pod templates found\n".to_string();
-        }
-        let mut out = String::new();
-        for (index, template) in self.templates.iter().enumerate() {
-            if index > 0 {
-                out.push('\n');
-            }
-            template.write_text(&mut out);
-        }
-        out
-    }
-
-    pub fn to_json(&self) -> String {
-        // Plain structs of strings and integers always serialize.
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');
-        text
+        Ok(text)
     }
 }
 
@@ -434,7 +285,7 @@ spec:
         let before = explain(&mut sources.clone(), &Settings::default()).unwrap();
         super::super::mutate::mutate(&mut sources, &Settings::default(), false).unwrap();
         let after = explain(&mut sources, &Settings::default()).unwrap();
-        assert_eq!(before.to_json(), after.to_json());
+        assert_eq!(before.to_json().unwrap(), after.to_json().unwrap());
     }
 
     #[test]

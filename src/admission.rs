@@ -10,8 +10,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use serde::de::IgnoredAny;
-use serde::{Deserialize, Serialize};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 pub const API_VERSION: &str = "admission.k8s.io/v1";
@@ -23,7 +23,7 @@ pub enum AdmissionError {
     #[error("request body is not an AdmissionReview: {0}")]
     Malformed(String),
     #[error("request.object is not a valid {kind}: {reason}")]
-    InvalidObject { kind: &'static str, reason: String },
+    InvalidObject { kind: String, reason: String },
     /// The answer could not be serialized: a bug in lameduck, never the caller's fault.
     #[error("cannot encode the answer")]
     Encode(#[source] serde_json::Error),
@@ -42,17 +42,6 @@ impl AdmissionError {
 
 fn one_line(text: &str) -> String {
     text.replace(['\n', '\r'], " ")
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReviewIn<'a> {
-    #[serde(borrow, default)]
-    api_version: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    request: Option<Request<'a>>,
 }
 
 /// The group, version and kind of the object under review.
@@ -91,41 +80,358 @@ impl Operation {
     }
 }
 
-/// The fields of `request` that a mutating webhook reads; the object stays raw JSON.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Request<'a> {
-    #[serde(borrow)]
+/// Reads `request.object` while the review is parsed, so the object is scanned once.
+///
+/// The API server writes `kind`, `subResource` and `operation` before `object`, so the
+/// reader normally parses the object straight from the body; a body in another order is
+/// read in two steps (the object is kept as raw JSON until the request has been read).
+pub trait ObjectReader<'de> {
+    type Object;
+    /// Whether the object of this request is wanted at all; an unwanted one is skipped
+    /// without being built.
+    fn wants(
+        &self,
+        kind: &GroupVersionKind,
+        operation: Operation,
+        sub_resource: Option<&str>,
+    ) -> bool;
+    fn read<D: Deserializer<'de>>(
+        &self,
+        kind: &GroupVersionKind,
+        object: D,
+    ) -> Result<Self::Object, D::Error>;
+}
+
+/// Keeps the object as borrowed raw JSON: for callers that parse it themselves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawObject;
+
+impl<'de> ObjectReader<'de> for RawObject {
+    type Object = &'de RawValue;
+    fn wants(&self, _: &GroupVersionKind, _: Operation, _: Option<&str>) -> bool {
+        true
+    }
+    fn read<D: Deserializer<'de>>(
+        &self,
+        _: &GroupVersionKind,
+        object: D,
+    ) -> Result<&'de RawValue, D::Error> {
+        <&RawValue>::deserialize(object)
+    }
+}
+
+/// `request.object`, as far as the reader wanted it.
+#[derive(Debug)]
+pub enum Object<O> {
+    /// The request has no `object` (or it is `null`).
+    Absent,
+    /// The reader did not want it; it was skipped unread.
+    Skipped,
+    Read(O),
+}
+
+/// The fields of `request` that a mutating webhook reads; `oldObject` and everything else
+/// are skipped without being built.
+#[derive(Debug)]
+pub struct Request<'a, O> {
     pub uid: Cow<'a, str>,
-    #[serde(borrow)]
     pub kind: GroupVersionKind<'a>,
     pub operation: Operation,
-    #[serde(borrow, default)]
     pub namespace: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     pub name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     pub sub_resource: Option<Cow<'a, str>>,
-    #[serde(default)]
     pub dry_run: Option<bool>,
-    #[serde(borrow, default)]
-    pub object: Option<&'a RawValue>,
-    /// Present on UPDATE; never read, so skipped without building anything.
-    #[serde(default)]
-    #[allow(dead_code)]
-    old_object: Option<IgnoredAny>,
+    pub object: Object<O>,
+}
+
+/// A string borrowed from the body unless it holds escapes.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum ReviewField {
+    ApiVersion,
+    Kind,
+    Request,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum RequestField {
+    Uid,
+    Kind,
+    Operation,
+    Namespace,
+    Name,
+    SubResource,
+    DryRun,
+    Object,
+    #[serde(other)]
+    Other,
+}
+
+struct ReviewIn<'a, O> {
+    api_version: Option<Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
+    request: Option<Request<'a, O>>,
+}
+
+/// Set while the reader parses the object, so a failure there is reported as an invalid
+/// object rather than an invalid review.
+#[derive(Default)]
+struct Progress {
+    in_object: std::cell::Cell<bool>,
+    /// The kind of the object that failed to read, for the message.
+    failed_kind: std::cell::RefCell<String>,
+}
+
+impl Progress {
+    fn read<'de, R: ObjectReader<'de>, D: Deserializer<'de>>(
+        &self,
+        reader: &R,
+        kind: &GroupVersionKind,
+        object: D,
+    ) -> Result<R::Object, D::Error> {
+        self.in_object.set(true);
+        let read = reader.read(kind, object);
+        match &read {
+            Ok(_) => self.in_object.set(false),
+            Err(_) => *self.failed_kind.borrow_mut() = kind.kind.to_string(),
+        }
+        read
+    }
+}
+
+struct ReviewSeed<'r, R> {
+    reader: &'r R,
+    progress: &'r Progress,
+}
+
+impl<'de, R: ObjectReader<'de>> DeserializeSeed<'de> for ReviewSeed<'_, R> {
+    type Value = ReviewIn<'de, R::Object>;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de, R: ObjectReader<'de>> Visitor<'de> for ReviewSeed<'_, R> {
+    type Value = ReviewIn<'de, R::Object>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an AdmissionReview object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut review = ReviewIn {
+            api_version: None,
+            kind: None,
+            request: None,
+        };
+        while let Some(field) = map.next_key()? {
+            match field {
+                ReviewField::ApiVersion => {
+                    review.api_version = map.next_value::<Option<Text>>()?.map(|t| t.0);
+                }
+                ReviewField::Kind => review.kind = map.next_value::<Option<Text>>()?.map(|t| t.0),
+                ReviewField::Request => {
+                    review.request = map.next_value_seed(OptionalRequest(RequestSeed {
+                        reader: self.reader,
+                        progress: self.progress,
+                    }))?;
+                }
+                ReviewField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(review)
+    }
+}
+
+/// `request: null` reads as no request.
+struct OptionalRequest<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for OptionalRequest<S> {
+    type Value = Option<S::Value>;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_option(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for OptionalRequest<S> {
+    type Value = Option<S::Value>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an AdmissionRequest object or null")
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        self.0.deserialize(de).map(Some)
+    }
+}
+
+struct RequestSeed<'r, R> {
+    reader: &'r R,
+    progress: &'r Progress,
+}
+
+impl<'de, R: ObjectReader<'de>> DeserializeSeed<'de> for RequestSeed<'_, R> {
+    type Value = Request<'de, R::Object>;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+/// Reads the object with the reader, marking the progress while it does.
+struct ObjectSeed<'r, 'k, 'de, R> {
+    reader: &'r R,
+    progress: &'r Progress,
+    kind: &'k GroupVersionKind<'de>,
+}
+
+impl<'de, R: ObjectReader<'de>> DeserializeSeed<'de> for ObjectSeed<'_, '_, 'de, R> {
+    type Value = Option<R::Object>;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_option(self)
+    }
+}
+
+impl<'de, R: ObjectReader<'de>> Visitor<'de> for ObjectSeed<'_, '_, 'de, R> {
+    type Value = Option<R::Object>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object or null")
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        self.progress.read(self.reader, self.kind, de).map(Some)
+    }
+}
+
+impl<'de, R: ObjectReader<'de>> Visitor<'de> for RequestSeed<'_, R> {
+    type Value = Request<'de, R::Object>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an AdmissionRequest object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error as _;
+        let (mut uid, mut kind, mut operation) = (None, None::<GroupVersionKind>, None);
+        let (mut namespace, mut name, mut sub_resource, mut dry_run) = (None, None, None, None);
+        let mut object = Object::Absent;
+        // An object met before the fields that say whether it is wanted.
+        let mut early: Option<&'de RawValue> = None;
+        while let Some(field) = map.next_key()? {
+            match field {
+                RequestField::Uid => uid = Some(map.next_value::<Text>()?.0),
+                RequestField::Kind => kind = Some(map.next_value()?),
+                RequestField::Operation => operation = Some(map.next_value()?),
+                RequestField::Namespace => {
+                    namespace = map.next_value::<Option<Text>>()?.map(|t| t.0)
+                }
+                RequestField::Name => name = map.next_value::<Option<Text>>()?.map(|t| t.0),
+                RequestField::SubResource => {
+                    sub_resource = map.next_value::<Option<Text>>()?.map(|t| t.0);
+                }
+                RequestField::DryRun => dry_run = map.next_value()?,
+                RequestField::Object => match (&kind, operation) {
+                    (Some(kind), Some(operation)) => {
+                        object = if self.reader.wants(kind, operation, sub_resource.as_deref()) {
+                            let seed = ObjectSeed {
+                                reader: self.reader,
+                                progress: self.progress,
+                                kind,
+                            };
+                            map.next_value_seed(seed)?
+                                .map_or(Object::Absent, Object::Read)
+                        } else {
+                            match map.next_value::<Option<IgnoredAny>>()? {
+                                Some(_) => Object::Skipped,
+                                None => Object::Absent,
+                            }
+                        };
+                    }
+                    _ => early = map.next_value::<Option<&'de RawValue>>()?,
+                },
+                RequestField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let uid = uid.ok_or_else(|| A::Error::missing_field("uid"))?;
+        let kind = kind.ok_or_else(|| A::Error::missing_field("kind"))?;
+        let operation = operation.ok_or_else(|| A::Error::missing_field("operation"))?;
+        if let Some(raw) = early.filter(|raw| raw.get() != "null") {
+            object = if self.reader.wants(&kind, operation, sub_resource.as_deref()) {
+                let mut parser = serde_json::Deserializer::from_str(raw.get());
+                let read = (self.progress)
+                    .read(self.reader, &kind, &mut parser)
+                    .map_err(A::Error::custom)?;
+                Object::Read(read)
+            } else {
+                Object::Skipped
+            };
+        }
+        Ok(Request {
+            uid,
+            kind,
+            operation,
+            namespace,
+            name,
+            sub_resource,
+            dry_run,
+            object,
+        })
+    }
 }
 
 /// A decoded review: the request, and the `apiVersion` the answer must carry.
 #[derive(Debug)]
-pub struct Review<'a> {
+pub struct Review<'a, O = &'a RawValue> {
     pub api_version: Cow<'a, str>,
-    pub request: Request<'a>,
+    pub request: Request<'a, O>,
 }
 
 impl<'a> Review<'a> {
+    /// Decodes a review, keeping the object as raw JSON.
     pub fn decode(body: &'a [u8]) -> Result<Self, AdmissionError> {
-        let review: ReviewIn = serde_json::from_slice(body).map_err(AdmissionError::malformed)?;
+        Self::decode_with(body, &RawObject)
+    }
+}
+
+impl<'a, O> Review<'a, O> {
+    /// Decodes a review, reading the object with `reader` in the same pass.
+    pub fn decode_with<R: ObjectReader<'a, Object = O>>(
+        body: &'a [u8],
+        reader: &R,
+    ) -> Result<Self, AdmissionError> {
+        let progress = Progress::default();
+        let seed = ReviewSeed {
+            reader,
+            progress: &progress,
+        };
+        let mut parser = serde_json::Deserializer::from_slice(body);
+        let review = seed
+            .deserialize(&mut parser)
+            .and_then(|review| parser.end().map(|()| review))
+            .map_err(|error| {
+                if progress.in_object.get() {
+                    AdmissionError::InvalidObject {
+                        kind: progress.failed_kind.take(),
+                        reason: one_line(&error.to_string()),
+                    }
+                } else {
+                    AdmissionError::malformed(error)
+                }
+            })?;
         if let Some(kind) = &review.kind
             && kind != "AdmissionReview"
         {
@@ -190,7 +496,7 @@ const MAX_WARNING_CHARS: usize = 240;
 const MAX_WARNINGS: usize = 12;
 
 /// Encodes the answer to a review.
-pub fn encode(review: &Review, verdict: &Verdict) -> Result<Vec<u8>, AdmissionError> {
+pub fn encode<O>(review: &Review<O>, verdict: &Verdict) -> Result<Vec<u8>, AdmissionError> {
     let patch = (!verdict.patch.is_empty())
         .then(|| base64::engine::general_purpose::STANDARD.encode(&verdict.patch));
     let warnings: Vec<String> = verdict
@@ -253,7 +559,100 @@ mod tests {
         assert_eq!(review.request.uid, "1234");
         assert_eq!(review.request.kind.kind, "Pod");
         assert_eq!(review.request.operation, Operation::Create);
-        assert_eq!(review.request.object.unwrap().get(), r#"{"metadata":{}}"#);
+        let Object::Read(object) = review.request.object else {
+            panic!("object not read: {:?}", review.request.object);
+        };
+        assert_eq!(object.get(), r#"{"metadata":{}}"#);
+    }
+
+    /// Counts how the reader was used and reads the object as a `Value`.
+    struct ValueReader;
+
+    impl<'de> ObjectReader<'de> for ValueReader {
+        type Object = Value;
+        fn wants(&self, kind: &GroupVersionKind, op: Operation, sub: Option<&str>) -> bool {
+            kind.kind == "Pod" && op == Operation::Create && sub.is_none()
+        }
+        fn read<D: Deserializer<'de>>(
+            &self,
+            _: &GroupVersionKind,
+            object: D,
+        ) -> Result<Value, D::Error> {
+            Value::deserialize(object)
+        }
+    }
+
+    #[test]
+    fn the_object_is_read_in_any_field_order() {
+        let object = json!({"metadata": {"name": "a"}, "spec": {"containers": []}});
+        for body in [
+            // The API server's order: kind and operation first.
+            format!(
+                r#"{{"request":{{"uid":"1","kind":{{"kind":"Pod"}},"operation":"CREATE","object":{object}}}}}"#
+            ),
+            // Object first: read after the request's other fields.
+            format!(
+                r#"{{"request":{{"object":{object},"uid":"1","operation":"CREATE","kind":{{"kind":"Pod"}}}}}}"#
+            ),
+        ] {
+            let review = Review::decode_with(body.as_bytes(), &ValueReader).unwrap();
+            match review.request.object {
+                Object::Read(read) => assert_eq!(read, object),
+                other => panic!("{other:?} for {body}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unwanted_and_missing_objects_are_told_apart() {
+        let update = r#"{"request":{"uid":"1","kind":{"kind":"Pod"},"operation":"UPDATE","object":{"a":1}}}"#;
+        let review = Review::decode_with(update.as_bytes(), &ValueReader).unwrap();
+        assert!(matches!(review.request.object, Object::Skipped));
+        for absent in [
+            r#"{"request":{"uid":"1","kind":{"kind":"Pod"},"operation":"CREATE"}}"#,
+            r#"{"request":{"uid":"1","kind":{"kind":"Pod"},"operation":"CREATE","object":null}}"#,
+            r#"{"request":{"object":null,"uid":"1","kind":{"kind":"Pod"},"operation":"CREATE"}}"#,
+        ] {
+            let review = Review::decode_with(absent.as_bytes(), &ValueReader).unwrap();
+            assert!(matches!(review.request.object, Object::Absent), "{absent}");
+        }
+    }
+
+    #[test]
+    fn an_object_the_reader_refuses_is_an_invalid_object_not_an_invalid_review() {
+        struct Strict;
+        impl<'de> ObjectReader<'de> for Strict {
+            type Object = Vec<u8>;
+            fn wants(&self, _: &GroupVersionKind, _: Operation, _: Option<&str>) -> bool {
+                true
+            }
+            fn read<D: Deserializer<'de>>(
+                &self,
+                _: &GroupVersionKind,
+                object: D,
+            ) -> Result<Vec<u8>, D::Error> {
+                Vec::deserialize(object)
+            }
+        }
+        for body in [
+            r#"{"request":{"uid":"1","kind":{"kind":"Pod"},"operation":"CREATE","object":{"a":1}}}"#,
+            r#"{"request":{"object":{"a":1},"uid":"1","kind":{"kind":"Pod"},"operation":"CREATE"}}"#,
+        ] {
+            let error = Review::decode_with(body.as_bytes(), &Strict).unwrap_err();
+            assert!(
+                matches!(&error, AdmissionError::InvalidObject { kind, .. } if kind == "Pod"),
+                "{error}"
+            );
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("request.object is not a valid Pod: "),
+                "{error}"
+            );
+        }
+        // A broken review around a fine object is the review's fault.
+        let error = Review::decode_with(br#"{"request":{"uid":1}}"#, &Strict).unwrap_err();
+        assert!(matches!(error, AdmissionError::Malformed(_)), "{error}");
     }
 
     #[test]

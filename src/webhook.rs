@@ -4,11 +4,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::admission::{AdmissionError, Operation, Review, Verdict, encode};
+use serde::{Deserialize, Deserializer};
+
+use crate::admission::{
+    AdmissionError, GroupVersionKind, Object, ObjectReader, Operation, Review, Verdict, encode,
+};
 use crate::cluster::{ClusterState, NamespaceInjection};
 use crate::inject::{self, Injection};
 use crate::plan::{Decision, Environment, Role, Settings, WarningReason};
-use crate::workload::WorkloadKind;
+use crate::workload::{PodTemplate, WorkloadKind};
 
 /// Which namespaces the webhook mutates, checked again here so that a webhook
 /// configuration with a wrong `namespaceSelector` cannot inject where it should not.
@@ -90,7 +94,7 @@ impl Webhook {
 
     /// Answers one AdmissionReview body.
     pub fn review(&self, body: &[u8]) -> Result<Reviewed, AdmissionError> {
-        let review = Review::decode(body)?;
+        let review = Review::decode_with(body, &TemplateReader)?;
         let request = &review.request;
         let span = tracing::Span::current();
         span.record("uid", &*request.uid);
@@ -134,26 +138,27 @@ impl Webhook {
     }
 
     /// `None` when the request is not one lameduck plans.
-    fn decide(&self, review: &Review) -> Result<Option<Decided>, AdmissionError> {
+    fn decide(
+        &self,
+        review: &Review<Option<(WorkloadKind, PodTemplate)>>,
+    ) -> Result<Option<Decided>, AdmissionError> {
         let request = &review.request;
-        let Some(kind) = WorkloadKind::from_group_kind(&request.kind.group, &request.kind.kind)
-        else {
-            return Ok(None);
-        };
-        if request
-            .sub_resource
-            .as_deref()
-            .is_some_and(|s| !s.is_empty())
-            || !kind.plans_on(request.operation)
-        {
-            return Ok(None);
-        }
-        let Some(object) = request.object else {
-            return Err(AdmissionError::Malformed(format!(
-                "{} of a {} without request.object",
-                request.operation.as_str(),
-                kind.as_str()
-            )));
+        let (kind, template) = match &request.object {
+            Object::Read(Some((kind, template))) => (*kind, template),
+            // Planned kind, but an object without a pod template: nothing to plan.
+            Object::Read(None) | Object::Skipped => return Ok(None),
+            Object::Absent => {
+                return match TemplateReader.planned_kind(&request.kind, request.operation) {
+                    Some(kind) if request.sub_resource.as_deref().is_none_or(str::is_empty) => {
+                        Err(AdmissionError::Malformed(format!(
+                            "{} of a {} without request.object",
+                            request.operation.as_str(),
+                            kind.as_str()
+                        )))
+                    }
+                    _ => Ok(None),
+                };
+            }
         };
 
         let namespace = request
@@ -171,25 +176,13 @@ impl Webhook {
             return Ok(None);
         }
 
-        let mut parser = serde_json::Deserializer::from_str(object.get());
-        let template = match kind.read_template(&mut parser) {
-            Ok(Some(template)) => template,
-            Ok(None) => return Ok(None),
-            Err(error) => {
-                return Err(AdmissionError::InvalidObject {
-                    kind: kind.as_str(),
-                    reason: error.to_string(),
-                });
-            }
-        };
-
         let choice = self.cluster.action();
         let env = Environment {
             namespace: namespace.as_ref().map(|ns| &ns.defaults),
             auto_action: choice.action,
             auto_reason: &choice.reason,
         };
-        let injection = inject::inject(kind, &template, &env, &self.settings);
+        let injection = inject::inject(kind, template, &env, &self.settings);
         let warnings: Vec<String> = (injection.planned.warnings.iter())
             .map(ToString::to_string)
             .collect();
@@ -211,6 +204,42 @@ impl Webhook {
                 audit_annotations,
             },
         }))
+    }
+}
+
+/// Reads the pod template of the kinds and operations lameduck plans while the review is
+/// parsed; every other object is skipped unread.
+struct TemplateReader;
+
+impl TemplateReader {
+    fn planned_kind(&self, kind: &GroupVersionKind, operation: Operation) -> Option<WorkloadKind> {
+        WorkloadKind::from_group_kind(&kind.group, &kind.kind).filter(|k| k.plans_on(operation))
+    }
+}
+
+impl<'de> ObjectReader<'de> for TemplateReader {
+    /// `None`: an object of a planned kind without a pod template.
+    type Object = Option<(WorkloadKind, PodTemplate)>;
+
+    fn wants(
+        &self,
+        kind: &GroupVersionKind,
+        operation: Operation,
+        sub_resource: Option<&str>,
+    ) -> bool {
+        sub_resource.is_none_or(str::is_empty) && self.planned_kind(kind, operation).is_some()
+    }
+
+    fn read<D: Deserializer<'de>>(
+        &self,
+        kind: &GroupVersionKind,
+        object: D,
+    ) -> Result<Self::Object, D::Error> {
+        match WorkloadKind::from_group_kind(&kind.group, &kind.kind) {
+            Some(workload) => Ok(workload.read_template(object)?.map(|t| (workload, t))),
+            // `wants` said no: never called.
+            None => serde::de::IgnoredAny::deserialize(object).map(|_| None),
+        }
     }
 }
 

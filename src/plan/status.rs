@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use std::fmt::Write as _;
+
 use serde::{Deserialize, Serialize};
 
 use super::HookAction;
@@ -35,26 +37,34 @@ impl Status {
         serde_json::from_str(text).ok()
     }
 
-    /// The annotation value. Built as a `Value`, whose `Display` cannot fail, so a record
+    /// The annotation value, in the field order serde writes (so `parse` round-trips and
+    /// the record is byte-for-byte stable). Written directly: it cannot fail, so a record
     /// is never silently empty (that would make lameduck's own hooks look like the user's
-    /// on the next pass). Keys in the order serde writes them, so `parse` round-trips.
+    /// on the next pass), and it costs little on every review.
     pub fn to_annotation(&self) -> String {
-        let mut record = serde_json::Map::new();
+        let mut out = String::with_capacity(64 + 48 * self.pre_stop.len());
+        out.push('{');
         if let Some(grace) = self.grace_found {
-            record.insert("graceFound".into(), grace.into());
+            let _ = write!(out, "\"graceFound\":{grace},");
         }
         if let Some(grace) = self.grace_set {
-            record.insert("graceSet".into(), grace.into());
+            let _ = write!(out, "\"graceSet\":{grace},");
         }
-        let hooks = (self.pre_stop.iter())
-            .map(|(name, hook)| {
-                let hook =
-                    serde_json::json!({"action": hook.action.as_str(), "seconds": hook.seconds});
-                (name.clone(), hook)
-            })
-            .collect();
-        record.insert("preStop".into(), serde_json::Value::Object(hooks));
-        serde_json::Value::Object(record).to_string()
+        out.push_str("\"preStop\":{");
+        for (index, (name, hook)) in self.pre_stop.iter().enumerate() {
+            if index > 0 {
+                out.push(',');
+            }
+            write_json_string(&mut out, name);
+            let _ = write!(
+                out,
+                ":{{\"action\":\"{}\",\"seconds\":{}}}",
+                hook.action.as_str(),
+                hook.seconds
+            );
+        }
+        out.push_str("}}");
+        out
     }
 
     /// The grace period the user asked for, given what the object holds now: if it still
@@ -67,9 +77,73 @@ impl Status {
     }
 }
 
+/// A JSON string literal escaped exactly as serde_json does (container names are DNS
+/// labels, but the record must stay valid JSON, and byte-stable, whatever a review holds).
+fn write_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_record_is_what_serde_writes_whatever_the_names() {
+        for name in [
+            "app",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "nl\nret\r",
+            "\u{8}\u{c}\u{1f}",
+            "\u{1}",
+            "ünïcödé",
+            "\u{2028}",
+            "",
+        ] {
+            for (found, set) in [(None, None), (Some(30), Some(45)), (None, Some(40))] {
+                let status = Status {
+                    grace_found: found,
+                    grace_set: set,
+                    pre_stop: BTreeMap::from([
+                        (
+                            name.to_string(),
+                            InjectedHook {
+                                action: HookAction::Sleep,
+                                seconds: 10,
+                            },
+                        ),
+                        (
+                            "z".to_string(),
+                            InjectedHook {
+                                action: HookAction::Exec,
+                                seconds: 15,
+                            },
+                        ),
+                    ]),
+                };
+                let text = status.to_annotation();
+                assert_eq!(text, serde_json::to_string(&status).unwrap(), "{name:?}");
+                assert_eq!(Status::parse(&text), Some(status));
+            }
+        }
+    }
 
     #[test]
     fn round_trips_and_is_stable() {

@@ -87,19 +87,25 @@ pub enum AuditError {
     Settings(#[from] SettingsError),
     #[error("{0:?} is not a namespace name")]
     NamespaceName(String),
-    #[error("no Kubernetes configuration: {0}")]
-    Config(String),
-    #[error("building the Kubernetes client: {0}")]
+    #[error("reading the kubeconfig {path}")]
+    Kubeconfig {
+        path: String,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("no Kubernetes configuration (in-cluster, $KUBECONFIG or ~/.kube/config)")]
+    Infer(#[source] kube::config::InferConfigError),
+    #[error("building the Kubernetes client")]
     Client(#[source] kube::Error),
     #[error(transparent)]
     Inventory(#[from] InventoryError),
     #[error(
-        "--action auto: cannot read the cluster's versions ({0}); pass --action sleep or --action exec as the server decided"
+        "--action auto needs the cluster's versions (or pass --action sleep or --action exec, as the server decided)"
     )]
     Versions(#[source] crate::cluster::ClusterError),
-    #[error("starting the async runtime: {0}")]
+    #[error("starting the async runtime")]
     Runtime(#[source] std::io::Error),
-    #[error("writing the output: {0}")]
+    #[error("writing the output")]
     Write(#[source] std::io::Error),
 }
 
@@ -135,18 +141,22 @@ impl AuditArgs {
         };
         let config = match &self.kubeconfig {
             Some(path) => {
-                let kubeconfig = Kubeconfig::read_from(path)
-                    .map_err(|error| AuditError::Config(format!("{}: {error}", path.display())))?;
+                let kubeconfig_error = |source| AuditError::Kubeconfig {
+                    path: path.display().to_string(),
+                    source,
+                };
+                let kubeconfig = Kubeconfig::read_from(path).map_err(kubeconfig_error)?;
                 kube::Config::from_custom_kubeconfig(kubeconfig, &options)
                     .await
-                    .map_err(|error| AuditError::Config(error.to_string()))?
+                    .map_err(kubeconfig_error)?
             }
             None if self.context.is_some() => kube::Config::from_kubeconfig(&options)
                 .await
-                .map_err(|error| AuditError::Config(error.to_string()))?,
-            None => kube::Config::infer()
-                .await
-                .map_err(|error| AuditError::Config(error.to_string()))?,
+                .map_err(|source| AuditError::Kubeconfig {
+                    path: "($KUBECONFIG or ~/.kube/config)".into(),
+                    source,
+                })?,
+            None => kube::Config::infer().await.map_err(AuditError::Infer)?,
         };
         kube::Client::try_from(config).map_err(AuditError::Client)
     }

@@ -32,19 +32,19 @@ const MAX_PAGES: usize = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
-    #[error("reading {what}: {source}")]
+    #[error("reading {what}")]
     Kube {
         what: String,
         #[source]
         source: kube::Error,
     },
-    #[error("building the request for {what}: {source}")]
+    #[error("building the request for {what}")]
     Request {
         what: String,
         #[source]
         source: kube::core::request::Error,
     },
-    #[error("reading {what}: {source}")]
+    #[error("reading {what}")]
     Decode {
         what: String,
         #[source]

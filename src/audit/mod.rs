@@ -34,8 +34,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::cluster::{NamespaceInfo, NamespaceInjection};
-use crate::inject;
-use crate::plan::annotations::{Annotations, INJECT, STATUS};
+use crate::inject::{self, TemplateView};
+use crate::plan::annotations::{INJECT, STATUS};
 use crate::plan::status::Status;
 use crate::plan::{Decision, Environment, HookAction, Settings, SkipReason};
 use crate::webhook::Mode;
@@ -342,6 +342,8 @@ impl Report {
 struct Replanned {
     /// `Some` when the plan skips the object.
     skip: Option<SkipReason>,
+    /// The object itself (not its namespace) says `lameduck.dev/inject: "false"`.
+    own_opt_out: bool,
     /// A readable `lameduck.dev/status` record is on the object.
     has_record: bool,
     /// Planning again yields a non-empty patch.
@@ -349,42 +351,41 @@ struct Replanned {
 }
 
 /// The one place the audit calls the webhook's planning path: read the pod template the
-/// way the webhook does, plan and inject it, and look at the outcome. `None` when the
-/// object has no template or one that cannot be read (the API server would not have
+/// way the webhook does, plan it, write the patch, and look at the outcome. `None` when
+/// the object has no template or one that cannot be read (the API server would not have
 /// stored it).
 fn replan(
     kind: WorkloadKind,
     object: &Value,
     env: &Environment,
     settings: &Settings,
-) -> Option<(Replanned, Annotations)> {
+) -> Option<Replanned> {
     let template = kind.read_template(object).ok()??;
-    let annotations = template
-        .metadata
-        .as_ref()
-        .and_then(|m| m.annotations.clone())
-        .unwrap_or_default();
-    let injection = inject::inject(kind, &template, env, settings);
-    let skip = match injection.planned.decision {
-        Decision::Skip(reason) => Some(reason),
-        Decision::Plan(_) => None,
-    };
+    let view = TemplateView::read(&template);
+    let annotations = view.annotations();
+    let own_opt_out = annotations.get(INJECT).map(|v| v.trim_ascii()) == Some("false");
     let has_record = annotations
         .get(STATUS)
         .is_some_and(|text| Status::parse(text).is_some());
-    let replanned = Replanned {
+    let planned = view.plan(env, settings);
+    let skip = match planned.decision {
+        Decision::Skip(reason) => Some(reason),
+        Decision::Plan(_) => None,
+    };
+    let injection = inject::write(kind, &view, planned);
+    Some(Replanned {
         skip,
+        own_opt_out,
         has_record,
         changes: !injection.patch.0.is_empty(),
-    };
-    Some((replanned, annotations))
+    })
 }
 
 /// A pod's or template's state, with the reason an opted-out or skipped one has.
-fn state_of(replanned: Replanned, annotations: &Annotations) -> (State, Option<String>) {
+fn state_of(replanned: Replanned) -> (State, Option<String>) {
     match replanned.skip {
         Some(SkipReason::OptedOut) => {
-            let reason = if annotations.get(INJECT).map(|v| v.trim()) == Some("false") {
+            let reason = if replanned.own_opt_out {
                 format!("pod annotation {INJECT}: \"false\"")
             } else {
                 format!("namespace annotation {INJECT}: \"false\"")
@@ -547,12 +548,10 @@ fn judge(group: &Group, inventory: &Inventory, options: &Options) -> Item {
     // The first reason found for an opted-out or skipped pod, to say why.
     let mut skip_reason = None;
     for pod in &group.pods {
-        let Some((replanned, annotations)) =
-            replan(WorkloadKind::Pod, &pod.body, &env, &options.settings)
-        else {
+        let Some(replanned) = replan(WorkloadKind::Pod, &pod.body, &env, &options.settings) else {
             continue;
         };
-        let (state, reason) = state_of(replanned, &annotations);
+        let (state, reason) = state_of(replanned);
         if skip_reason.is_none() {
             skip_reason = reason;
         }
@@ -562,9 +561,8 @@ fn judge(group: &Group, inventory: &Inventory, options: &Options) -> Item {
     // The template, where it tells something: its skip decision always, its plan when it
     // carries a record (or when templates are mutated at all).
     let template = group.workload.and_then(|workload| {
-        let (replanned, annotations) =
-            replan(workload.kind, &workload.body, &env, &options.settings)?;
-        let (state, reason) = state_of(replanned, &annotations);
+        let replanned = replan(workload.kind, &workload.body, &env, &options.settings)?;
+        let (state, reason) = state_of(replanned);
         let judged = replanned.skip.is_some()
             || replanned.has_record
             || (options.targets == Targets::All && group.kind != "Pod");

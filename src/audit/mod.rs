@@ -621,27 +621,37 @@ fn reason(
             ""
         }
     };
+    // "1 of 3 pods was", "2 of 3 pods were", "the pod was", "all 3 pods were".
+    let verb = |count: usize, one: &'static str, many: &'static str| {
+        if count == 1 { one } else { many }
+    };
     match state {
         State::Unprotected if pods.unprotected == 0 => {
             "the pod template has no lameduck plan".to_string()
         }
         State::Unprotected => format!(
-            "{} without a lameduck plan (created before the install or while the webhook was unreachable){}",
+            "{} {} no lameduck plan (created before the install or while the webhook was unreachable){}",
             of_total(pods.unprotected),
+            verb(pods.unprotected, "has", "have"),
             template_note(State::Unprotected)
         ),
         State::Stale if pods.stale == 0 => {
             "the pod template was planned under other settings or annotations".to_string()
         }
         State::Stale => format!(
-            "{} planned under other settings or annotations{}",
+            "{} {} planned under other settings or annotations{}",
             of_total(pods.stale),
+            verb(pods.stale, "was", "were"),
             template_note(State::Stale)
         ),
         State::Protected if pods.total == 0 => {
             "no running pods; new pods get the plan at creation".to_string()
         }
-        State::Protected => format!("{} carry the current plan", of_total(pods.protected)),
+        State::Protected => format!(
+            "{} {} the current plan",
+            of_total(pods.protected),
+            verb(pods.protected, "carries", "carry")
+        ),
         State::OptedOut | State::NotApplicable => skip_reason.unwrap_or_default(),
     }
 }

@@ -10,12 +10,21 @@ source "$E2E_REPO/tests/e2e/check.sh"
 ns=s60
 saved=$(mktemp)
 webhook_deleted=0
+manager=
 
 # restore_webhook: puts the saved MutatingWebhookConfiguration back as it was (labels and
-# Helm's ownership annotations included, so a later `helm upgrade` still owns it).
+# Helm's ownership annotations included). When its owner wrote it with server-side apply
+# (the harness's `e2e` field manager on the host, Helm 4 in the cluster), it is re-applied
+# under that same manager, so that the owner's next apply still owns (and can drop) every
+# field; `kubectl create` would hand them to another manager, and a later apply that
+# switches clientConfig from url to service would leave both.
 restore_webhook() {
   if ((webhook_deleted)); then
-    kubectl create -f "$saved" >/dev/null && webhook_deleted=0
+    if [[ -n $manager ]]; then
+      kubectl apply --server-side --force-conflicts --field-manager="$manager" -f "$saved" >/dev/null
+    else
+      kubectl create -f "$saved" >/dev/null
+    fi && webhook_deleted=0
   fi
 }
 trap 'restore_webhook; rm -f "$saved"; on_exit' EXIT
@@ -66,8 +75,10 @@ if [[ -z $mwc ]]; then
   fail "the chart's MutatingWebhookConfiguration exists" "none labelled app.kubernetes.io/instance=$E2E_RELEASE"
   finish
 fi
-kubectl get "$mwc" -o json |
-  jq 'del(.metadata.resourceVersion, .metadata.uid, .metadata.creationTimestamp, .metadata.generation, .metadata.managedFields)' >"$saved"
+object=$(kubectl get "$mwc" -o json --show-managed-fields)
+manager=$(jq -r '[.metadata.managedFields[]? | select(.operation == "Apply") | .manager][0] // empty' <<<"$object")
+jq 'del(.metadata.resourceVersion, .metadata.uid, .metadata.creationTimestamp, .metadata.generation, .metadata.managedFields)' \
+  <<<"$object" >"$saved"
 kubectl delete "$mwc" >/dev/null && webhook_deleted=1
 if wait_until 60 "the API server to stop calling lameduck" webhook_absent; then
   ok "without the webhook configuration, pods are admitted unmutated"

@@ -39,6 +39,9 @@ enum Command {
     Explain(lameduck::manifests::ExplainArgs),
     /// Write a CA and a serving certificate for the webhook's Service.
     Certs(lameduck::certs::CertsArgs),
+    /// Report which running workloads carry the current plan (protected, stale,
+    /// unprotected, opted-out, not-applicable), and the command that fixes each.
+    Audit(lameduck::audit::AuditArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,6 +139,7 @@ impl Cli {
             Command::Mutate(args) => Ok(args.run()?),
             Command::Explain(args) => Ok(args.run()?),
             Command::Certs(args) => Ok(args.run()?),
+            Command::Audit(args) => Ok(args.run()?),
         }
     }
 }

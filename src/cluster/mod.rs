@@ -2,6 +2,7 @@
 //! and which hook action `auto` means. The rest of the program sees plain data; all
 //! Kubernetes API access lives below this module.
 
+pub mod inventory;
 pub mod namespaces;
 pub mod versions;
 

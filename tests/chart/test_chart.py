@@ -201,6 +201,9 @@ def test_object_selector_passes_through() -> None:
         {"shutdown": {"drainDelay": "5s"}},
         {"shutdown": {"terminationGracePeriodSeconds": 10}},  # below 5 + 5 + 10
         {"metrics": {"port": 8443}},
+        {"auditRole": {"enabled": True}},  # typo of create
+        {"auditRole": {"create": True, "subjects": [{"kind": "ServiceAccount", "name": "audit"}]}},  # no namespace
+        {"auditRole": {"create": True, "subjects": [{"kind": "Team", "name": "x"}]}},
     ],
     ids=json.dumps,
 )
@@ -391,6 +394,55 @@ def test_least_rbac_reads_namespaces_and_nodes_only() -> None:
     pod = one(None, "Deployment")["spec"]["template"]["spec"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": NS}]
     assert pod["serviceAccountName"] == account["metadata"]["name"]
+
+
+def _grants(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def test_audit_role_is_off_by_default() -> None:
+    assert [r["metadata"]["name"] for r in objects(None, "ClusterRole")] == ["lameduck"]
+    assert [b["metadata"]["name"] for b in objects(None, "ClusterRoleBinding")] == ["lameduck"]
+
+
+def test_audit_role_reads_what_lameduck_audit_lists_and_nothing_more() -> None:
+    values = {"auditRole": {"create": True}}
+    roles = {r["metadata"]["name"]: r for r in objects(values, "ClusterRole")}
+    assert set(roles) == {"lameduck", "lameduck-audit"}
+    core = {("", r, v) for r in ("namespaces", "nodes", "pods") for v in ("get", "list")}
+    apps = {("apps", r, v) for r in WORKLOAD_RESOURCES["apps"] for v in ("get", "list")}
+    batch = {("batch", r, v) for r in WORKLOAD_RESOURCES["batch"] for v in ("get", "list")}
+    assert _grants(roles["lameduck-audit"]) == core | apps | batch
+    # The webhook's own role does not grow, and no binding is made without subjects.
+    assert _grants(roles["lameduck"]) == _grants(one(None, "ClusterRole"))
+    assert [b["metadata"]["name"] for b in objects(values, "ClusterRoleBinding")] == ["lameduck"]
+
+
+def test_audit_role_binds_the_given_subjects() -> None:
+    values = {
+        "auditRole": {
+            "create": True,
+            "subjects": [
+                {"kind": "Group", "name": "platform-team"},
+                {"kind": "ServiceAccount", "name": "audit", "namespace": "ci"},
+            ],
+        }
+    }
+    bindings = {b["metadata"]["name"]: b for b in objects(values, "ClusterRoleBinding")}
+    binding = bindings["lameduck-audit"]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "lameduck-audit"}
+    assert binding["subjects"] == [
+        {"kind": "Group", "name": "platform-team", "apiGroup": "rbac.authorization.k8s.io"},
+        {"kind": "ServiceAccount", "name": "audit", "namespace": "ci"},
+    ]
+    # The webhook's ServiceAccount is never bound to it.
+    assert bindings["lameduck"]["roleRef"]["name"] == "lameduck"
 
 
 # --- certificates ----------------------------------------------------------------------

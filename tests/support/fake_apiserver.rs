@@ -1,7 +1,9 @@
 //! A Kubernetes API server on loopback, just enough of one for lameduck's cluster module:
 //! `GET /version`, list and watch of Namespaces (full objects, or
 //! `PartialObjectMetadata(List)` when the client asks for metadata only, as the real
-//! server does from the `Accept` header), and paged lists of Nodes (`limit`/`continue`).
+//! server does from the `Accept` header), `GET` of one Namespace, and paged lists
+//! (`limit`/`continue`) of Nodes and, cluster-wide or per namespace, of Pods,
+//! Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs.
 //! Responses are built from recorded JSON in `tests/fixtures/cluster/`.
 //!
 //! Plain HTTP: kube talks to `server: http://127.0.0.1:PORT` through a real kubeconfig.
@@ -56,6 +58,8 @@ struct Cluster {
     resource_version: u64,
     /// Every namespace watch event, for watches that resume from an older version.
     log: Vec<(u64, Value)>,
+    /// Namespaced objects by (resource, namespace, name), e.g. ("pods", "shop", "web-1").
+    objects: BTreeMap<(String, String, String), Value>,
 }
 
 #[derive(Debug)]
@@ -93,6 +97,7 @@ impl FakeApiServer {
                 nodes: items(&nodes),
                 resource_version: 1000,
                 log: Vec::new(),
+                objects: BTreeMap::new(),
             }),
             events,
             seen: Mutex::new(Vec::new()),
@@ -225,6 +230,32 @@ impl FakeApiServer {
         let _ = self.shared.events.send((version, event));
     }
 
+    /// Creates or replaces a namespaced object of `resource` (`pods`, `deployments`,
+    /// `statefulsets`, `daemonsets`, `replicasets`, `jobs`, `cronjobs`), served by the
+    /// lists of that resource. No watch events: nothing here watches these.
+    pub fn put_object(&self, resource: &str, mut object: Value) {
+        let mut cluster = lock(&self.shared.cluster);
+        let (Some(namespace), Some(name)) = (
+            object["metadata"]["namespace"].as_str().map(str::to_string),
+            object["metadata"]["name"].as_str().map(str::to_string),
+        ) else {
+            panic!("object without a namespace or name: {object}");
+        };
+        cluster.resource_version += 1;
+        object["metadata"]["resourceVersion"] = json!(cluster.resource_version.to_string());
+        cluster
+            .objects
+            .insert((resource.to_string(), namespace, name), object);
+    }
+
+    pub fn delete_object(&self, resource: &str, namespace: &str, name: &str) {
+        lock(&self.shared.cluster).objects.remove(&(
+            resource.to_string(),
+            namespace.to_string(),
+            name.to_string(),
+        ));
+    }
+
     /// Every request so far.
     pub fn seen(&self) -> Vec<Seen> {
         lock(&self.shared.seen).clone()
@@ -351,12 +382,73 @@ async fn handle(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap)
                 &json!({"kind": "NodeList", "apiVersion": "v1", "metadata": list_meta, "items": items}),
             )
         }
-        other => status(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!("the fake API server does not serve {other}"),
-        ),
+        other => match objects(&shared, other, &query) {
+            Some(response) => response,
+            None => status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!("the fake API server does not serve {other}"),
+            ),
+        },
     }
+}
+
+/// The kind of the items of `resource`'s list, and its apiVersion.
+fn list_kind(resource: &str) -> Option<(&'static str, &'static str)> {
+    Some(match resource {
+        "pods" => ("PodList", "v1"),
+        "deployments" => ("DeploymentList", "apps/v1"),
+        "statefulsets" => ("StatefulSetList", "apps/v1"),
+        "daemonsets" => ("DaemonSetList", "apps/v1"),
+        "replicasets" => ("ReplicaSetList", "apps/v1"),
+        "jobs" => ("JobList", "batch/v1"),
+        "cronjobs" => ("CronJobList", "batch/v1"),
+        _ => return None,
+    })
+}
+
+/// `GET /api/v1/namespaces/NAME` and the paged lists of namespaced objects,
+/// cluster-wide (`/apis/apps/v1/deployments`) or in one namespace
+/// (`/apis/apps/v1/namespaces/shop/deployments`).
+fn objects(shared: &Arc<Shared>, path: &str, query: &HashMap<String, String>) -> Option<Response> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let rest = match segments.as_slice() {
+        ["api", "v1", rest @ ..] => rest,
+        ["apis", _group, "v1", rest @ ..] => rest,
+        _ => return None,
+    };
+    let cluster = lock(&shared.cluster);
+    let (namespace, resource) = match rest {
+        ["namespaces", name] if segments[0] == "api" => {
+            return Some(match cluster.namespaces.get(*name) {
+                Some(namespace) => json_response(StatusCode::OK, namespace),
+                None => status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    &format!("namespaces \"{name}\" not found"),
+                ),
+            });
+        }
+        ["namespaces", namespace, resource] => (Some(*namespace), *resource),
+        [resource] => (None, *resource),
+        _ => return None,
+    };
+    let (kind, api_version) = list_kind(resource)?;
+    let items: Vec<Value> = cluster
+        .objects
+        .iter()
+        .filter(|((r, ns, _), _)| r == resource && namespace.is_none_or(|wanted| wanted == ns))
+        .map(|(_, object)| object.clone())
+        .collect();
+    let (items, token) = page(items, query);
+    let mut list_meta = json!({"resourceVersion": cluster.resource_version.to_string()});
+    if let Some(token) = token {
+        list_meta["continue"] = json!(token);
+    }
+    Some(json_response(
+        StatusCode::OK,
+        &json!({"kind": kind, "apiVersion": api_version, "metadata": list_meta, "items": items}),
+    ))
 }
 
 /// A watch: the events after `resourceVersion`, then live ones, one JSON object per line.

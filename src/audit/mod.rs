@@ -33,6 +33,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::cluster::inventory::{Inventory, Object, OwnerRef};
 use crate::cluster::{NamespaceInfo, NamespaceInjection};
 use crate::inject::{self, TemplateView};
 use crate::plan::annotations::{INJECT, STATUS};
@@ -180,89 +181,6 @@ impl NamespaceScope {
             )),
         }
     }
-}
-
-/// An owner reference, as far as the audit needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct OwnerRef {
-    #[serde(default)]
-    pub kind: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub uid: String,
-    #[serde(default)]
-    pub controller: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Meta {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    namespace: String,
-    #[serde(default)]
-    uid: String,
-    #[serde(default)]
-    owner_references: Vec<OwnerRef>,
-    #[serde(default)]
-    deletion_timestamp: Option<Value>,
-}
-
-/// One object read from the cluster: a pod or a workload.
-#[derive(Debug, Clone)]
-pub struct Object {
-    pub kind: WorkloadKind,
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-    /// The controlling owner (`controller: true`), else the first owner.
-    pub owner: Option<OwnerRef>,
-    /// For pods: neither finished (`Succeeded`, `Failed`) nor being deleted. Other pods
-    /// are about to go and say nothing about what the workload runs.
-    pub active: bool,
-    /// The object as read (the inventory may have dropped `managedFields` and `status`).
-    pub body: Value,
-}
-
-impl Object {
-    /// Reads the identity and owner of an object; `None` without a name.
-    pub fn from_value(kind: WorkloadKind, body: Value) -> Option<Object> {
-        let meta = Meta::deserialize(&body["metadata"]).unwrap_or_default();
-        if meta.name.is_empty() {
-            return None;
-        }
-        let finished = matches!(
-            body["status"]["phase"].as_str(),
-            Some("Succeeded" | "Failed")
-        );
-        let active = kind != WorkloadKind::Pod
-            || (!finished && meta.deletion_timestamp.is_none_or(|t| t.is_null()));
-        let owner = meta
-            .owner_references
-            .iter()
-            .find(|owner| owner.controller == Some(true))
-            .or(meta.owner_references.first())
-            .cloned();
-        Some(Object {
-            kind,
-            namespace: meta.namespace,
-            name: meta.name,
-            uid: meta.uid,
-            owner,
-            active,
-            body,
-        })
-    }
-}
-
-/// What the audit reads from the cluster.
-#[derive(Debug, Clone, Default)]
-pub struct Inventory {
-    /// What lameduck reads of each namespace (its label and `lameduck.dev/*` defaults).
-    pub namespaces: BTreeMap<String, NamespaceInfo>,
-    pub objects: Vec<Object>,
 }
 
 /// Pods of one workload, by state.

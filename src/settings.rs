@@ -29,13 +29,14 @@ pub struct PlanArgs {
     #[arg(long, env = "LAMEDUCK_ACTION", default_value = "auto")]
     pub action: ActionSetting,
 
-    /// Comma-separated substrings of a container name or image that mark a sidecar
-    /// (stops last). Replaces the built-in list.
+    /// Comma-separated patterns that mark a sidecar (stops last), matched as whole
+    /// consecutive words of a container's name or image repository path (`cloud-sql-proxy`
+    /// matches `gcr.io/cloud-sql-connectors/cloud-sql-proxy:2`). Replaces the built-in list.
     #[arg(long, env = "LAMEDUCK_SIDECAR_PATTERNS", value_delimiter = ',')]
     pub sidecar_patterns: Option<Vec<String>>,
 
-    /// Comma-separated substrings that mark a front proxy (stops first). Replaces the
-    /// built-in list.
+    /// Comma-separated patterns that mark a front proxy (stops first), matched by words
+    /// like the sidecar patterns. Replaces the built-in list.
     #[arg(long, env = "LAMEDUCK_PROXY_PATTERNS", value_delimiter = ',')]
     pub proxy_patterns: Option<Vec<String>>,
 }

@@ -264,6 +264,31 @@ proptest! {
         }
     }
 
+    /// A pod with no app times its front-most tier as its app: that tier gets the whole
+    /// `shutdown` budget (DESIGN.md, "A pod with no `app` container").
+    #[test]
+    fn a_pod_without_an_app_gives_its_front_tier_the_shutdown_budget(
+        kind in kinds(),
+        template in pod_template(),
+    ) {
+        let shutdown_overridden = template["metadata"]["annotations"]
+            .as_object()
+            .is_some_and(|a| a.keys().any(|k| k.ends_with(".shutdown") && k != "lameduck.dev/shutdown"));
+        prop_assume!(!shutdown_overridden);
+        let object = wrap(kind, template);
+        let (_, injection) = run(kind, &object);
+        if let Decision::Plan(plan) = &injection.planned.decision {
+            let present = |role: Role| plan.containers.iter().any(|c| c.role == role);
+            prop_assume!(!present(Role::App));
+            let front = if present(Role::Proxy) { Role::Proxy } else { Role::Sidecar };
+            for c in plan.containers.iter().filter(|c| c.role == front) {
+                if let Some((_, budget)) = c.injected() {
+                    prop_assert_eq!(budget, plan.budgets.shutdown);
+                }
+            }
+        }
+    }
+
     /// Invariant 4: never lowers a submitted grace, never touches a user's hook, keeps
     /// postStart, leaves native sidecars alone.
     #[test]

@@ -2,9 +2,10 @@
 //! namespace's) and the server's settings. Knows nothing of HTTP, JSON patches or the API.
 //!
 //! Timeline, t = 0 when deletion starts (see DESIGN.md):
-//! - proxy:   preStop sleep `S`, then `stagger` to drain;
+//! - proxy:   preStop sleep `S`, then `stagger` to drain (`shutdown` in a pod with no app);
 //! - app:     preStop sleep `S` (+ `stagger` when the pod has a proxy), then `shutdown`;
-//! - sidecar: preStop sleep until the last proxy or app is done, then `stagger`;
+//! - sidecar: preStop sleep until the last proxy or app is done, then `stagger`
+//!   (`shutdown` in a pod with neither apps nor proxies);
 //! - grace:   covers every `sleep + budget`, plus `stagger` for native sidecars.
 
 pub mod annotations;
@@ -429,28 +430,49 @@ fn schedule(pod: &PodInput, overrides: &[Overrides], budgets: Budgets) -> Vec<Co
         })
         .collect();
 
-    let has_proxy = containers
+    // A tier is present when one of its containers stops in it, injected or with its own
+    // hook; `skip` is a role of its own, so a skipped container counts for no tier.
+    let present = |role: Role| containers.iter().any(|c| c.role == role);
+    let (has_app, has_proxy) = (present(Role::App), present(Role::Proxy));
+    // A pod without an app (a standalone nginx, an envoy gateway, a log shipper
+    // DaemonSet) is its front-most tier: that tier gets the app's `shutdown`.
+    let proxy_budget = if has_app {
+        budgets.stagger
+    } else {
+        budgets.shutdown
+    };
+    let sidecar_budget = if has_app || has_proxy {
+        budgets.stagger
+    } else {
+        budgets.shutdown
+    };
+
+    let has_injected_proxy = containers
         .iter()
         .any(|c| c.role == Role::Proxy && c.injected().is_some());
-    let app_sleep = if has_proxy {
+    let app_sleep = if has_injected_proxy {
         budgets.sleep.saturating_add(budgets.stagger)
     } else {
         budgets.sleep
     };
 
-    let mut place = |tier: Role, default_sleep: u64, default_budget: u64| {
-        for (plan, o) in containers.iter_mut().zip(overrides) {
-            if plan.role == tier && plan.injected().is_some() {
-                plan.outcome = ContainerOutcome::Inject {
-                    sleep: o.sleep.unwrap_or(default_sleep),
-                    budget: o.shutdown.unwrap_or(default_budget),
-                };
-            }
-        }
-    };
-    place(Role::Proxy, budgets.sleep, budgets.stagger);
-    place(Role::App, app_sleep, budgets.shutdown);
+    place(
+        &mut containers,
+        overrides,
+        Role::Proxy,
+        budgets.sleep,
+        proxy_budget,
+    );
+    place(
+        &mut containers,
+        overrides,
+        Role::App,
+        app_sleep,
+        budgets.shutdown,
+    );
 
+    // Sidecars wait for the latest end among proxies and apps: the apps' worst case, or
+    // a lead proxy's own shutdown in a pod without apps.
     let front_end = containers
         .iter()
         .filter(|c| matches!(c.role, Role::Proxy | Role::App))
@@ -458,15 +480,33 @@ fn schedule(pod: &PodInput, overrides: &[Overrides], budgets: Budgets) -> Vec<Co
         .map(|(sleep, budget)| sleep.saturating_add(budget))
         .max()
         .unwrap_or(budgets.sleep);
+    place(
+        &mut containers,
+        overrides,
+        Role::Sidecar,
+        front_end,
+        sidecar_budget,
+    );
+    containers
+}
+
+/// Gives every injected container of `tier` its sleep and budget, per-container
+/// annotations first.
+fn place(
+    containers: &mut [ContainerPlan],
+    overrides: &[Overrides],
+    tier: Role,
+    default_sleep: u64,
+    default_budget: u64,
+) {
     for (plan, o) in containers.iter_mut().zip(overrides) {
-        if plan.role == Role::Sidecar && plan.injected().is_some() {
+        if plan.role == tier && plan.injected().is_some() {
             plan.outcome = ContainerOutcome::Inject {
-                sleep: o.sleep.unwrap_or(front_end),
-                budget: o.shutdown.unwrap_or(budgets.stagger),
+                sleep: o.sleep.unwrap_or(default_sleep),
+                budget: o.shutdown.unwrap_or(default_budget),
             };
         }
     }
-    containers
 }
 
 /// Warns when per-container sleeps put a later tier at or before an earlier one.

@@ -296,8 +296,75 @@ fn proxy_and_sidecar_without_app() {
         ("fluent-bit", "fluent/fluent-bit:3"),
     ]);
     let (plan, _) = plan_of(&c, &Annotations::new(), &[], Some(30));
-    assert_eq!(sleeps(&plan), [Some(10), Some(15)]);
-    assert_eq!(plan.grace, Some(30));
+    // The envoy is this pod's application: it gets the full shutdown budget, and the
+    // shipper next to it waits for it.
+    assert_eq!(budgets(&plan), [Some(30), Some(5)]);
+    assert_eq!(sleeps(&plan), [Some(10), Some(40)]);
+    assert_eq!(plan.grace, Some(45));
+}
+
+fn budgets(plan: &Plan) -> Vec<Option<u64>> {
+    plan.containers
+        .iter()
+        .map(|c| c.injected().map(|(_, budget)| budget))
+        .collect()
+}
+
+/// Issue 14: fluent-bit with `terminationGracePeriodSeconds: 10` came out with grace 15,
+/// SIGKILL 5 s after SIGTERM, half the flush time its authors gave it.
+#[test]
+fn a_log_shipper_daemonset_keeps_its_whole_shutdown_time() {
+    let c = containers(&[("fluent-bit", "cr.fluentbit.io/fluent/fluent-bit:3.0.4")]);
+    let (plan, _) = plan_of(&c, &Annotations::new(), &[], Some(10));
+    assert_eq!(plan.containers[0].role, Role::Sidecar);
+    assert_eq!(plan.containers[0].injected(), Some((10, 10)));
+    assert_eq!(plan.grace, Some(20));
+}
+
+#[test]
+fn a_standalone_proxy_is_its_pods_app() {
+    let c = containers(&[("nginx", "nginxinc/nginx-unprivileged:1.27")]);
+    let (plan, _) = plan_of(&c, &Annotations::new(), &[], Some(30));
+    assert_eq!(plan.containers[0].injected(), Some((10, 30)));
+    assert_eq!(plan.grace, Some(40));
+
+    // Two proxies and a shipper: both proxies lead, the shipper waits for them.
+    let c = containers(&[
+        ("envoy", "envoyproxy/envoy:v1"),
+        ("oauth2-proxy", "quay.io/oauth2-proxy/oauth2-proxy:v7"),
+        ("vector", "timberio/vector:0.40"),
+    ]);
+    let (plan, _) = plan_of(&c, &Annotations::new(), &[], Some(20));
+    assert_eq!(sleeps(&plan), [Some(10), Some(10), Some(30)]);
+    assert_eq!(budgets(&plan), [Some(20), Some(20), Some(5)]);
+    assert_eq!(plan.grace, Some(35));
+}
+
+#[test]
+fn an_app_with_its_own_hook_still_makes_the_proxy_a_front_tier() {
+    let mut c = containers(&[("nginx", "nginx:1.27"), ("app", "shop/app:1")]);
+    c[1].has_own_pre_stop = true;
+    let (plan, _) = plan_of(&c, &Annotations::new(), &[], Some(30));
+    assert_eq!(plan.containers[0].injected(), Some((10, 5)));
+}
+
+#[test]
+fn a_skipped_app_does_not_count_as_an_app() {
+    let c = containers(&[("nginx", "nginx:1.27"), ("app", "shop/app:1")]);
+    let a = annotations(&[("lameduck.dev/app.role", "skip")]);
+    let (plan, _) = plan_of(&c, &a, &[], Some(30));
+    assert_eq!(plan.containers[0].injected(), Some((10, 30)));
+    assert_eq!(plan.containers[1].outcome, ContainerOutcome::Skipped);
+    assert_eq!(plan.grace, Some(40));
+}
+
+#[test]
+fn a_per_container_shutdown_still_wins_in_a_single_tier_pod() {
+    let c = containers(&[("vector", "timberio/vector:0.40")]);
+    let a = annotations(&[("lameduck.dev/vector.shutdown", "60s")]);
+    let (plan, _) = plan_of(&c, &a, &[], Some(30));
+    assert_eq!(plan.containers[0].injected(), Some((10, 60)));
+    assert_eq!(plan.grace, Some(70));
 }
 
 #[test]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::plan::annotations::Annotations;
 
 fn containers<'a>(specs: &'a [(&'a str, &'a str)]) -> Vec<ContainerInput<'a>> {
     specs

@@ -315,3 +315,20 @@ fn stdin_twice_is_refused() {
     let output = run(&["mutate", "-f", "-", "-f", "-"], Some(b""));
     assert_exit(&output, 1);
 }
+
+#[test]
+fn explain_warns_about_a_grace_the_autoscaler_will_not_wait_for() {
+    let output = run(
+        &["explain", "-f", THREE_TIER, "--warn-grace-above", "30s"],
+        None,
+    );
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("warning: lameduck: grace period 50s is above --warn-grace-above (30s)"),
+        "{stdout}"
+    );
+    // With the default cap, the same file plans without that warning.
+    let output = run(&["explain", "--strict", "-f", THREE_TIER], None);
+    assert_exit(&output, 0);
+}

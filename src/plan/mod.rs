@@ -96,6 +96,16 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
     }
 
     let grace = schedule::grace(pod, &containers, budgets);
+    if let Some(grace) = grace.filter(|&g| g > schedule::to_i64(settings.warn_grace_above)) {
+        warnings.push(Warning::new(
+            WarningReason::LongGrace,
+            format!(
+                "grace period {} is above --warn-grace-above ({}): the cluster autoscaler waits 10m by default on scale-down, node shutdown and spot reclaims far less, so the end of this plan may be cut short",
+                human(u64::try_from(grace).unwrap_or(u64::MAX)),
+                human(settings.warn_grace_above)
+            ),
+        ));
+    }
 
     Planned {
         decision: Decision::Plan(Plan {

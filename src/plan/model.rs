@@ -71,6 +71,9 @@ pub struct Settings {
     pub max_sleep: u64,
     /// Caps `shutdown` annotations.
     pub max_grace: u64,
+    /// A plan whose grace period is above this earns a warning: whatever stops the node
+    /// (the cluster autoscaler waits 10 minutes by default) may not wait that long.
+    pub warn_grace_above: u64,
     pub action: ActionSetting,
     pub patterns: RolePatterns,
 }
@@ -82,6 +85,7 @@ impl Default for Settings {
             default_stagger: 5,
             max_sleep: 300,
             max_grace: 3600,
+            warn_grace_above: 600,
             action: ActionSetting::Auto,
             patterns: RolePatterns::default(),
         }

@@ -6,7 +6,7 @@ use super::read::Overrides;
 use super::role::Role;
 use super::warning::{Warning, WarningReason};
 
-fn to_i64(seconds: u64) -> i64 {
+pub(super) fn to_i64(seconds: u64) -> i64 {
     i64::try_from(seconds).unwrap_or(i64::MAX)
 }
 

@@ -422,3 +422,21 @@ fn an_exec_choice_made_by_the_cluster_is_explained_but_an_explicit_one_is_not() 
     assert!(chosen[0].message.contains("v1.29"));
     assert!(warnings_for(&explicit).is_empty());
 }
+
+#[test]
+fn a_grace_above_the_warning_cap_is_named() {
+    let c = containers(&[("app", "shop/app:1")]);
+    let a = annotations(&[("lameduck.dev/shutdown", "15m")]);
+    let (plan, warnings) = plan_of(&c, &a, &[], Some(30));
+    assert_eq!(plan.grace, Some(910));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].reason, WarningReason::LongGrace);
+    assert!(warnings[0].message.contains("--warn-grace-above (10m)"));
+    assert!(warnings[0].message.contains("15m10s"));
+
+    // At the cap: no warning.
+    let a = annotations(&[("lameduck.dev/shutdown", "590s")]);
+    let (plan, warnings) = plan_of(&c, &a, &[], Some(30));
+    assert_eq!(plan.grace, Some(600));
+    assert!(warnings.is_empty(), "{warnings:?}");
+}

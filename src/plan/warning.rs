@@ -13,6 +13,7 @@ pub enum WarningReason {
     TierOrder,
     InvalidStatus,
     ExecAction,
+    LongGrace,
 }
 
 impl WarningReason {
@@ -26,6 +27,7 @@ impl WarningReason {
             WarningReason::TierOrder => "tier_order",
             WarningReason::InvalidStatus => "invalid_status",
             WarningReason::ExecAction => "exec_action",
+            WarningReason::LongGrace => "long_grace",
         }
     }
 }

@@ -62,6 +62,7 @@ pub fn inject(
         ),
         None => (&[][..], &[][..], None, None),
     };
+    let windows = template.spec.as_ref().is_some_and(|spec| spec.is_windows());
 
     let mut status_warnings = Vec::new();
     let previous = match pod_annotations.get(annotations::STATUS) {
@@ -104,6 +105,7 @@ pub fn inject(
         native_sidecars: &native_sidecars,
         restart_policy,
         submitted_grace,
+        windows,
     };
     let mut planned = plan::plan(&pod, env, settings);
     planned.warnings.splice(0..0, status_warnings);

@@ -332,3 +332,26 @@ fn explain_warns_about_a_grace_the_autoscaler_will_not_wait_for() {
     let output = run(&["explain", "--strict", "-f", THREE_TIER], None);
     assert_exit(&output, 0);
 }
+
+#[test]
+fn a_windows_pod_never_gets_an_exec_hook() {
+    let manifest = b"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: iis
+spec:
+  template:
+    spec:
+      nodeSelector:
+        kubernetes.io/os: windows
+      containers:
+      - name: iis
+        image: mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022
+";
+    let output = run(&["mutate", "--action", "exec"], Some(manifest));
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("sleep:\n"), "{stdout}");
+    assert!(!stdout.contains("exec:"), "{stdout}");
+    assert!(text(&output.stderr).contains("Windows pod"));
+}

@@ -64,7 +64,7 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
         };
     }
 
-    let (action, chosen_by_cluster) =
+    let (mut action, chosen_by_cluster) =
         match read::action(&layers, &mut warnings).unwrap_or(settings.action) {
             ActionSetting::Auto => (env.auto_action, true),
             ActionSetting::Fixed(action) => (action, false),
@@ -72,6 +72,28 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
     let budgets = read::budgets(pod, &layers, settings, &mut warnings);
     let containers = schedule::schedule(pod, &overrides, budgets);
     let injects_any = containers.iter().any(|c| c.injected().is_some());
+    // Windows images have no `sleep` binary: an exec hook fails at once and nothing waits.
+    if pod.windows && action == HookAction::Exec && injects_any {
+        if env.auto_action == HookAction::Sleep {
+            action = HookAction::Sleep;
+            warnings.push(Warning::new(
+                WarningReason::WindowsPod,
+                "Windows pod: using the native sleep action instead of exec (no sleep binary in Windows images)".into(),
+            ));
+        } else {
+            warnings.push(Warning::new(
+                WarningReason::WindowsPod,
+                format!(
+                    "Windows pod: no preStop injected; exec needs a sleep binary Windows images lack, and the native sleep action is not available ({})",
+                    env.auto_reason
+                ),
+            ));
+            return Planned {
+                decision: Decision::Skip(SkipReason::WindowsWithoutSleepAction),
+                warnings,
+            };
+        }
+    }
     // Whoever asked for exec explicitly knows; a cluster-made choice must be explained.
     if chosen_by_cluster && action == HookAction::Exec && injects_any {
         warnings.push(Warning::new(

@@ -130,6 +130,9 @@ pub struct PodInput<'a> {
     pub restart_policy: Option<&'a str>,
     /// The grace period the user asked for, before any earlier lameduck pass.
     pub submitted_grace: Option<i64>,
+    /// `spec.os.name: windows` or node selector `kubernetes.io/os: windows`: no `sleep`
+    /// binary to exec.
+    pub windows: bool,
 }
 
 /// The per-pod budgets, after annotations and caps.
@@ -213,6 +216,9 @@ pub enum SkipReason {
     OptedOut,
     /// `restartPolicy` is not `Always` and the pod did not opt in.
     NotLongRunning,
+    /// A Windows pod on a cluster without the native sleep action: an exec hook would
+    /// find no `sleep` binary.
+    WindowsWithoutSleepAction,
 }
 
 impl SkipReason {
@@ -220,6 +226,9 @@ impl SkipReason {
         match self {
             SkipReason::OptedOut => "opted out",
             SkipReason::NotLongRunning => "restartPolicy is not Always",
+            SkipReason::WindowsWithoutSleepAction => {
+                "Windows pod and the cluster has no native sleep action"
+            }
         }
     }
 }

@@ -31,6 +31,7 @@ fn plan_of(
         native_sidecars,
         restart_policy: Some("Always"),
         submitted_grace: grace,
+        windows: false,
     };
     let planned = plan(&pod, &Environment::default(), &Settings::default());
     match planned.decision {
@@ -151,6 +152,7 @@ fn batch_pods_are_skipped_unless_opted_in() {
             native_sidecars: &[],
             restart_policy: Some(policy),
             submitted_grace: Some(30),
+            windows: false,
         };
         plan(&pod, &Environment::default(), &Settings::default()).decision
     };
@@ -175,6 +177,7 @@ fn opt_out_skips_any_pod() {
         native_sidecars: &[],
         restart_policy: None,
         submitted_grace: None,
+        windows: false,
     };
     let planned = plan(&pod, &Environment::default(), &Settings::default());
     assert_eq!(planned.decision, Decision::Skip(SkipReason::OptedOut));
@@ -276,6 +279,7 @@ fn namespace_defaults_sit_below_pod_annotations() {
         native_sidecars: &[],
         restart_policy: None,
         submitted_grace: Some(30),
+        windows: false,
     };
     let env = Environment {
         namespace: Some(&ns),
@@ -413,6 +417,7 @@ fn an_exec_choice_made_by_the_cluster_is_explained_but_an_explicit_one_is_not() 
             native_sidecars: &[],
             restart_policy: None,
             submitted_grace: Some(30),
+            windows: false,
         };
         plan(&pod, &env, &Settings::default()).warnings
     };
@@ -439,4 +444,51 @@ fn a_grace_above_the_warning_cap_is_named() {
     let (plan, warnings) = plan_of(&c, &a, &[], Some(30));
     assert_eq!(plan.grace, Some(600));
     assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+fn windows_plan(annotations: &Annotations, env: &Environment) -> Planned {
+    let c = containers(&[("iis", "mcr.microsoft.com/windows/servercore/iis:ltsc2022")]);
+    let pod = PodInput {
+        annotations,
+        containers: &c,
+        native_sidecars: &[],
+        restart_policy: Some("Always"),
+        submitted_grace: Some(30),
+        windows: true,
+    };
+    plan(&pod, env, &Settings::default())
+}
+
+#[test]
+fn a_windows_pod_gets_the_native_action_when_the_cluster_has_it() {
+    let exec = annotations(&[("lameduck.dev/action", "exec")]);
+    let planned = windows_plan(&exec, &Environment::default());
+    let Decision::Plan(plan) = planned.decision else {
+        panic!("expected a plan");
+    };
+    assert_eq!(plan.action, HookAction::Sleep);
+    assert_eq!(plan.grace, Some(40));
+    assert_eq!(planned.warnings.len(), 1, "{:?}", planned.warnings);
+    assert_eq!(planned.warnings[0].reason, WarningReason::WindowsPod);
+
+    // Asking for the native action needs no warning.
+    let planned = windows_plan(&Annotations::new(), &Environment::default());
+    assert!(planned.warnings.is_empty(), "{:?}", planned.warnings);
+}
+
+#[test]
+fn a_windows_pod_gets_no_exec_hook_on_an_old_cluster() {
+    let env = Environment {
+        namespace: None,
+        auto_action: HookAction::Exec,
+        auto_reason: "node a runs kubelet v1.29.4",
+    };
+    let planned = windows_plan(&Annotations::new(), &env);
+    assert_eq!(
+        planned.decision,
+        Decision::Skip(SkipReason::WindowsWithoutSleepAction)
+    );
+    assert_eq!(planned.warnings.len(), 1, "{:?}", planned.warnings);
+    assert_eq!(planned.warnings[0].reason, WarningReason::WindowsPod);
+    assert!(planned.warnings[0].message.contains("kubelet v1.29.4"));
 }

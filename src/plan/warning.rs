@@ -14,6 +14,7 @@ pub enum WarningReason {
     InvalidStatus,
     ExecAction,
     LongGrace,
+    WindowsPod,
 }
 
 impl WarningReason {
@@ -28,6 +29,7 @@ impl WarningReason {
             WarningReason::InvalidStatus => "invalid_status",
             WarningReason::ExecAction => "exec_action",
             WarningReason::LongGrace => "long_grace",
+            WarningReason::WindowsPod => "windows_pod",
         }
     }
 }

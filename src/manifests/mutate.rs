@@ -158,11 +158,7 @@ mod tests {
     use crate::manifests::input::Format;
 
     fn source(documents: Vec<Value>) -> Source {
-        Source {
-            name: "t.yaml".into(),
-            format: Format::Yaml,
-            documents,
-        }
+        Source::from_values("t.yaml", Format::Yaml, documents)
     }
 
     fn deployment(name: &str, containers: Value, annotations: Value) -> Value {

@@ -9,6 +9,7 @@
 //! (as the webhook decides when it cannot see the cluster) and namespace defaults do not
 //! apply.
 
+mod edit;
 mod explain;
 mod input;
 mod mutate;

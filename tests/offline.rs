@@ -466,3 +466,27 @@ fn a_duplicate_key_is_named_with_its_lines() {
         "Error: <stdin>:5:3: key \"name\" appears twice in one mapping (lines 4 and 5); keep one"
     );
 }
+
+/// For a GitOps user who commits the output, the diff is only what lameduck added:
+/// every line of the input is still there, in order, comments and flow style included.
+#[test]
+fn mutate_only_adds_lines() {
+    let input = read_golden("multi.yaml");
+    let output = run(&["mutate", "-f", MULTI], None);
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    let mut out_lines = stdout.lines();
+    for line in input.lines() {
+        // The one value lameduck changes: the StatefulSet's grace period, raised.
+        if line
+            .trim_start()
+            .starts_with("terminationGracePeriodSeconds: 60")
+        {
+            continue;
+        }
+        assert!(
+            out_lines.any(|out| out == line),
+            "input line {line:?} missing or out of order in:\n{stdout}"
+        );
+    }
+}

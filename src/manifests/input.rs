@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::ManifestError;
+use super::edit::{self, Edit};
 use super::yaml;
 
 /// How a source is written. JSON is sniffed from the first character, so stdin works the
@@ -34,9 +35,20 @@ pub struct Source {
 pub struct Original {
     text: String,
     documents: Vec<yaml::Document>,
+    /// Per document, the changes made to it as patch operations, when that is all
+    /// that changed; `None` when it must be written anew.
+    edits: Vec<Option<Vec<Edit>>>,
 }
 
 impl Source {
+    /// Records what was changed in each document, so rendering can make the same
+    /// changes in the text.
+    pub fn set_edits(&mut self, edits: Vec<Option<Vec<Edit>>>) {
+        if let Some(original) = &mut self.original {
+            original.edits = edits;
+        }
+    }
+
     /// A source with no text to write back: every document is rendered.
     pub fn from_values(name: &str, format: Format, documents: Vec<Value>) -> Self {
         Source {
@@ -120,6 +132,7 @@ pub fn parse(name: &str, text: &str) -> Result<Source, ManifestError> {
                 original: Some(Original {
                     text: text.to_string(),
                     documents,
+                    edits: Vec::new(),
                 }),
             })
         }
@@ -173,16 +186,22 @@ pub fn render_sources(sources: &[Source]) -> Result<String, ManifestError> {
     let mut out = String::new();
     for source in sources {
         for (index, value) in source.documents.iter().enumerate() {
-            let original = source
-                .original
-                .as_ref()
-                .and_then(|o| o.documents.get(index).map(|d| (o.text.as_str(), d)));
+            let original = source.original.as_ref().and_then(|o| {
+                let edits = o.edits.get(index).and_then(Option::as_deref);
+                o.documents.get(index).map(|d| (o.text.as_str(), d, edits))
+            });
             let (piece, has_marker) = match original {
-                Some((text, document)) if document.value == *value => (
+                Some((text, document, _)) if document.value == *value => (
                     text[document.span.clone()].to_string(),
                     document.explicit_start,
                 ),
-                Some((text, document)) => {
+                Some((text, document, Some(edits)))
+                    if let Some(edited) =
+                        edit::apply(&text[document.span.clone()], edits, value) =>
+                {
+                    (edited, document.explicit_start)
+                }
+                Some((text, document, _)) => {
                     let mut piece = text[document.span.start..document.content_start].to_string();
                     if !piece.is_empty() && !piece.ends_with('\n') {
                         piece.push('\n');

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use granit_parser::{Event, Parser, ScalarStyle, ScanError, Span, Tag};
+use granit_parser::{Event, Parser, ScalarStyle, ScanError, Span, StructureStyle, Tag};
 use serde_json::{Map, Number, Value};
 
 /// One document of a YAML stream.
@@ -29,6 +29,9 @@ pub struct Document {
     pub content_start: usize,
     /// Whether the region holds a `---` line, so no separator needs to be added.
     pub explicit_start: bool,
+    /// Where each node sits, when the document can be edited in place (no anchors,
+    /// aliases or merge keys).
+    pub pos: Option<Pos>,
 }
 
 /// What went wrong, with a 1-based line and column when known.
@@ -50,6 +53,7 @@ pub fn parse(text: &str) -> Result<Vec<Document>, YamlError> {
     let mut loader = Loader {
         anchors: HashMap::new(),
         alias_nodes: 0,
+        shared: false,
     };
     let mut parser = Parser::new_from_str(text);
     // Every document with its region, empty ones too, so the regions tile the text.
@@ -62,9 +66,11 @@ pub fn parse(text: &str) -> Result<Vec<Document>, YamlError> {
             Event::StreamEnd => break,
             Event::DocumentStart(explicit_start, _) => {
                 loader.anchors.clear();
+                loader.shared = false;
                 let (first, span) = next(&mut parser)?;
                 let content_start = byte_range(&span).start.max(region_start);
-                let value = loader.node(first, span, &mut parser)?;
+                let (value, pos) = loader.node(first, span, &mut parser)?;
+                let pos = (!loader.shared).then_some(pos);
                 let (end, end_span) = next(&mut parser)?;
                 if !matches!(end, Event::DocumentEnd) {
                     return Err(error_at(&end_span, "expected the end of the document"));
@@ -77,6 +83,7 @@ pub fn parse(text: &str) -> Result<Vec<Document>, YamlError> {
                     span: region_start..end_at,
                     content_start: content_start.min(end_at),
                     explicit_start,
+                    pos,
                 });
                 region_start = end_at;
             }
@@ -160,6 +167,44 @@ struct Loader {
     /// Anchored values of the current document, with their node counts.
     anchors: HashMap<usize, (Value, usize)>,
     alias_nodes: usize,
+    /// Whether the current document uses anchors, aliases or merge keys: its text and its
+    /// value then do not map one to one, and it is not edited in place.
+    shared: bool,
+}
+
+/// Where a node sits in the source, for editing a document in place.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pos {
+    Scalar(Range<usize>),
+    Sequence {
+        block: bool,
+        items: Vec<Pos>,
+        end: usize,
+    },
+    Mapping {
+        block: bool,
+        entries: Vec<Entry>,
+        end: usize,
+    },
+}
+
+/// One `key: value` of a mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub key: String,
+    pub key_start: usize,
+    pub value: Pos,
+}
+
+impl Pos {
+    /// Where the node's content ends: its last scalar for block collections (whose own
+    /// end event sits at the next token, possibly lines further).
+    pub fn end(&self) -> usize {
+        match self {
+            Pos::Scalar(range) => range.end,
+            Pos::Sequence { end, .. } | Pos::Mapping { end, .. } => *end,
+        }
+    }
 }
 
 impl Loader {
@@ -169,13 +214,16 @@ impl Loader {
         event: Event<'a>,
         span: Span,
         parser: &mut Parser<'a, granit_parser::StrInput<'a>>,
-    ) -> Result<Value, YamlError> {
-        let (value, anchor) = match event {
+    ) -> Result<(Value, Pos), YamlError> {
+        let start = byte_range(&span).start;
+        let (value, pos, anchor) = match event {
             Event::Scalar(text, style, anchor, tag) => (
                 scalar(&text, style, tag.as_deref()).map_err(|m| error_at(&span, m))?,
+                Pos::Scalar(byte_range(&span)),
                 anchor,
             ),
             Event::Alias(id) => {
+                self.shared = true;
                 let Some((value, nodes)) = self.anchors.get(&id) else {
                     return Err(error_at(&span, "alias to an unknown anchor"));
                 };
@@ -186,27 +234,59 @@ impl Loader {
                         format!("aliases expand to more than {MAX_ALIAS_NODES} values"),
                     ));
                 }
-                return Ok(value.clone());
+                return Ok((value.clone(), Pos::Scalar(byte_range(&span))));
             }
-            Event::SequenceStart(_, anchor, _) => {
+            Event::SequenceStart(style, anchor, _) => {
+                let block = style == StructureStyle::Block;
                 let mut items = Vec::new();
-                loop {
+                let mut positions = Vec::new();
+                let end = loop {
                     let (event, span) = next(parser)?;
                     if matches!(event, Event::SequenceEnd) {
-                        break;
+                        break byte_range(&span).end;
                     }
-                    items.push(self.node(event, span, parser)?);
-                }
-                (Value::Array(items), anchor)
+                    let (item, pos) = self.node(event, span, parser)?;
+                    items.push(item);
+                    positions.push(pos);
+                };
+                let end = if block {
+                    positions.last().map_or(start, Pos::end)
+                } else {
+                    end
+                };
+                let pos = Pos::Sequence {
+                    block,
+                    items: positions,
+                    end,
+                };
+                (Value::Array(items), pos, anchor)
             }
-            Event::MappingStart(_, anchor, _) => (self.mapping(parser)?, anchor),
+            Event::MappingStart(style, anchor, _) => {
+                let block = style == StructureStyle::Block;
+                let (value, entries, end) = self.mapping(parser)?;
+                let end = if block {
+                    entries.last().map_or(start, |e| e.value.end())
+                } else {
+                    end
+                };
+                (
+                    value,
+                    Pos::Mapping {
+                        block,
+                        entries,
+                        end,
+                    },
+                    anchor,
+                )
+            }
             _ => return Err(error_at(&span, "unexpected YAML event")),
         };
         if anchor != 0 {
+            self.shared = true;
             self.anchors
                 .insert(anchor, (value.clone(), count_nodes(&value)));
         }
-        Ok(value)
+        Ok((value, pos))
     }
 
     /// A mapping as go-yaml v2 fills a map: keys in order, a later one replacing an
@@ -216,24 +296,26 @@ impl Loader {
     fn mapping<'a>(
         &mut self,
         parser: &mut Parser<'a, granit_parser::StrInput<'a>>,
-    ) -> Result<Value, YamlError> {
+    ) -> Result<(Value, Vec<Entry>, usize), YamlError> {
         let mut map = Map::new();
+        let mut entries = Vec::new();
         // Line of each key written in this mapping (merged keys do not count).
         let mut written: HashMap<String, usize> = HashMap::new();
-        loop {
+        let end = loop {
             let (event, key_span) = next(parser)?;
             if matches!(event, Event::MappingEnd) {
-                break;
+                break byte_range(&key_span).end;
             }
             let is_merge = matches!(
                 &event,
                 Event::Scalar(text, ScalarStyle::Plain, _, tag)
                     if text == "<<" && tag.as_deref().is_none_or(|t| is_core(t, "merge"))
             );
-            let key = self.node(event, key_span, parser)?;
+            let (key, _) = self.node(event, key_span, parser)?;
             let (value_event, value_span) = next(parser)?;
-            let value = self.node(value_event, value_span, parser)?;
+            let (value, value_pos) = self.node(value_event, value_span, parser)?;
             if is_merge {
+                self.shared = true;
                 merge(&mut map, value).map_err(|m| error_at(&key_span, m))?;
                 continue;
             }
@@ -247,9 +329,14 @@ impl Loader {
                     ),
                 ));
             }
+            entries.push(Entry {
+                key: key.clone(),
+                key_start: byte_range(&key_span).start,
+                value: value_pos,
+            });
             map.insert(key, value);
-        }
-        Ok(Value::Object(map))
+        };
+        Ok((Value::Object(map), entries, end))
     }
 }
 

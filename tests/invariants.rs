@@ -22,6 +22,11 @@ const CONTAINERS: &[(&str, &str)] = &[
     ("fluent-bit", "fluent/fluent-bit:3.1"),
     ("web", "openresty/openresty:1.25"),
     ("api", "shop/api:3"),
+    ("metrics", "nginx/nginx-prometheus-exporter:1.1.0"),
+    (
+        "otc-container",
+        "otel/opentelemetry-collector-contrib:0.102.0",
+    ),
 ];
 
 const DURATIONS: &[&str] = &[
@@ -113,6 +118,7 @@ prop_compose! {
         ),
         restart in prop_oneof![4 => Just("Always"), 1 => Just("Never"), 1 => Just("OnFailure")],
         opt_in in any::<bool>(),
+        windows in prop_oneof![4 => Just(None), 1 => Just(Some("os")), 1 => Just(Some("selector"))],
     ) -> Value {
         // Container names are unique in a valid pod.
         let mut seen = BTreeSet::new();
@@ -129,6 +135,11 @@ prop_compose! {
         }
         if let Some(grace) = grace {
             spec["terminationGracePeriodSeconds"] = json!(grace);
+        }
+        match windows {
+            Some("os") => spec["os"] = json!({"name": "windows"}),
+            Some(_) => spec["nodeSelector"] = json!({"kubernetes.io/os": "windows"}),
+            None => {}
         }
         let mut template = json!({"spec": spec});
         let mut annotations = annotations.unwrap_or_default();
@@ -316,6 +327,22 @@ proptest! {
             }
         }
         prop_assert_eq!(&before["spec"]["initContainers"], &after["spec"]["initContainers"]);
+    }
+
+    /// A Windows pod never gets an exec hook: there is no `sleep` binary to run.
+    #[test]
+    fn windows_pods_never_get_exec(kind in kinds(), template in pod_template()) {
+        let windows = !template["spec"]["os"].is_null() || !template["spec"]["nodeSelector"].is_null();
+        prop_assume!(windows);
+        let object = wrap(kind, template);
+        let (patched, _) = run(kind, &object);
+        let after = template_of(kind, &patched);
+        let ours = recorded(after);
+        for container in after["spec"]["containers"].as_array().unwrap() {
+            if ours.contains(container["name"].as_str().unwrap()) {
+                prop_assert!(container["lifecycle"]["preStop"]["exec"].is_null());
+            }
+        }
     }
 
     /// Invariant 6: batch pods are left alone unless opted in.

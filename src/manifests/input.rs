@@ -185,6 +185,17 @@ pub fn render_sources(sources: &[Source]) -> Result<String, ManifestError> {
     }
     let mut out = String::new();
     for source in sources {
+        // A YAML file of comments only holds no object; it still comes out as it was.
+        if let Some(original) = &source.original
+            && source.documents.is_empty()
+            && !original.text.trim().is_empty()
+        {
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&original.text);
+            continue;
+        }
         for (index, value) in source.documents.iter().enumerate() {
             let original = source.original.as_ref().and_then(|o| {
                 let edits = o.edits.get(index).and_then(Option::as_deref);

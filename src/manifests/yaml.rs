@@ -29,8 +29,8 @@ pub struct Document {
     pub content_start: usize,
     /// Whether the region holds a `---` line, so no separator needs to be added.
     pub explicit_start: bool,
-    /// Where each node sits, when the document can be edited in place (no anchors,
-    /// aliases or merge keys).
+    /// Where each node sits, for editing the document in place. An alias is a leaf
+    /// here: a change beneath one is not made in place.
     pub pos: Option<Pos>,
 }
 
@@ -53,7 +53,6 @@ pub fn parse(text: &str) -> Result<Vec<Document>, YamlError> {
     let mut loader = Loader {
         anchors: HashMap::new(),
         alias_nodes: 0,
-        shared: false,
     };
     let mut parser = Parser::new_from_str(text);
     // Every document with its region, empty ones too, so the regions tile the text.
@@ -66,11 +65,9 @@ pub fn parse(text: &str) -> Result<Vec<Document>, YamlError> {
             Event::StreamEnd => break,
             Event::DocumentStart(explicit_start, _) => {
                 loader.anchors.clear();
-                loader.shared = false;
                 let (first, span) = next(&mut parser)?;
                 let content_start = byte_range(&span).start.max(region_start);
                 let (value, pos) = loader.node(first, span, &mut parser)?;
-                let pos = (!loader.shared).then_some(pos);
                 let (end, end_span) = next(&mut parser)?;
                 if !matches!(end, Event::DocumentEnd) {
                     return Err(error_at(&end_span, "expected the end of the document"));
@@ -83,7 +80,7 @@ pub fn parse(text: &str) -> Result<Vec<Document>, YamlError> {
                     span: region_start..end_at,
                     content_start: content_start.min(end_at),
                     explicit_start,
-                    pos,
+                    pos: Some(pos),
                 });
                 region_start = end_at;
             }
@@ -167,9 +164,6 @@ struct Loader {
     /// Anchored values of the current document, with their node counts.
     anchors: HashMap<usize, (Value, usize)>,
     alias_nodes: usize,
-    /// Whether the current document uses anchors, aliases or merge keys: its text and its
-    /// value then do not map one to one, and it is not edited in place.
-    shared: bool,
 }
 
 /// Where a node sits in the source, for editing a document in place.
@@ -223,7 +217,6 @@ impl Loader {
                 anchor,
             ),
             Event::Alias(id) => {
-                self.shared = true;
                 let Some((value, nodes)) = self.anchors.get(&id) else {
                     return Err(error_at(&span, "alias to an unknown anchor"));
                 };
@@ -282,7 +275,6 @@ impl Loader {
             _ => return Err(error_at(&span, "unexpected YAML event")),
         };
         if anchor != 0 {
-            self.shared = true;
             self.anchors
                 .insert(anchor, (value.clone(), count_nodes(&value)));
         }
@@ -315,7 +307,6 @@ impl Loader {
             let (value_event, value_span) = next(parser)?;
             let (value, value_pos) = self.node(value_event, value_span, parser)?;
             if is_merge {
-                self.shared = true;
                 merge(&mut map, value).map_err(|m| error_at(&key_span, m))?;
                 continue;
             }

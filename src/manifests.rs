@@ -9,9 +9,11 @@
 //! (as the webhook decides when it cannot see the cluster) and namespace defaults do not
 //! apply.
 
+mod edit;
 mod explain;
 mod input;
 mod mutate;
+pub mod yaml;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -125,8 +127,7 @@ impl MutateArgs {
         let settings = plan.settings()?;
         let mut sources = input::read_all(&files)?;
         let mutated = mutate::mutate(&mut sources, &settings, strict)?;
-        let documents: Vec<&Value> = sources.iter().flat_map(|s| &s.documents).collect();
-        let text = input::render(&documents, input::output_format(&sources))?;
+        let text = input::render_sources(&sources)?;
         write_stdout(&text)?;
         let mut stderr = std::io::stderr().lock();
         for note in &mutated.notes {

@@ -25,17 +25,23 @@ pub struct PlanArgs {
     #[arg(long, env = "LAMEDUCK_MAX_GRACE", default_value = "1h", value_parser = duration_arg)]
     pub max_grace: u64,
 
+    /// A plan whose grace period is above this earns a warning (the cluster autoscaler
+    /// waits 10 minutes by default for a pod to stop on scale-down).
+    #[arg(long, env = "LAMEDUCK_WARN_GRACE_ABOVE", default_value = "10m", value_parser = duration_arg)]
+    pub warn_grace_above: u64,
+
     /// preStop action: native `sleep`, `exec` of `sleep N`, or `auto` (what the cluster supports).
     #[arg(long, env = "LAMEDUCK_ACTION", default_value = "auto")]
     pub action: ActionSetting,
 
-    /// Comma-separated substrings of a container name or image that mark a sidecar
-    /// (stops last). Replaces the built-in list.
+    /// Comma-separated patterns that mark a sidecar (stops last), matched as whole
+    /// consecutive words of a container's name or image repository path (`cloud-sql-proxy`
+    /// matches `gcr.io/cloud-sql-connectors/cloud-sql-proxy:2`). Replaces the built-in list.
     #[arg(long, env = "LAMEDUCK_SIDECAR_PATTERNS", value_delimiter = ',')]
     pub sidecar_patterns: Option<Vec<String>>,
 
-    /// Comma-separated substrings that mark a front proxy (stops first). Replaces the
-    /// built-in list.
+    /// Comma-separated patterns that mark a front proxy (stops first), matched by words
+    /// like the sidecar patterns. Replaces the built-in list.
     #[arg(long, env = "LAMEDUCK_PROXY_PATTERNS", value_delimiter = ',')]
     pub proxy_patterns: Option<Vec<String>>,
 }
@@ -65,6 +71,7 @@ impl PlanArgs {
             default_stagger,
             max_sleep,
             max_grace,
+            warn_grace_above,
             action,
             sidecar_patterns,
             proxy_patterns,
@@ -99,6 +106,7 @@ impl PlanArgs {
             default_stagger,
             max_sleep,
             max_grace,
+            warn_grace_above: warn_grace_above.min(SANE_CAP),
             action,
             patterns: RolePatterns {
                 sidecar: clean(sidecar_patterns, defaults.sidecar),
@@ -137,12 +145,15 @@ mod tests {
             "exec",
             "--proxy-patterns",
             "pomerium, nginx",
+            "--warn-grace-above",
+            "15m",
         ]);
         let settings = args.plan.settings().unwrap();
         assert_eq!(settings.default_sleep, 60);
         assert_eq!(settings.max_grace, 7200);
         assert_eq!(settings.action.to_string(), "exec");
         assert_eq!(settings.patterns.proxy, ["pomerium", "nginx"]);
+        assert_eq!(settings.warn_grace_above, 900);
     }
 
     #[test]

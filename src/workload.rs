@@ -153,6 +153,35 @@ pub struct PodSpec {
     pub restart_policy: Option<String>,
     #[serde(default)]
     pub termination_grace_period_seconds: Option<i64>,
+    #[serde(default)]
+    pub os: Option<PodOs>,
+    #[serde(default)]
+    pub node_selector: Option<NodeSelector>,
+}
+
+impl PodSpec {
+    /// `spec.os.name: windows` or node selector `kubernetes.io/os: windows`.
+    pub fn is_windows(&self) -> bool {
+        let os_name = self.os.as_ref().and_then(|os| os.name.as_deref());
+        let selected = self.node_selector.as_ref().and_then(|s| s.os.as_deref());
+        [os_name, selected]
+            .into_iter()
+            .flatten()
+            .any(|name| name.eq_ignore_ascii_case("windows"))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PodOs {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// The one node selector key the planner reads; the others are skipped.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NodeSelector {
+    #[serde(default, rename = "kubernetes.io/os")]
+    pub os: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -299,5 +328,28 @@ mod tests {
                 "{object}"
             );
         }
+    }
+
+    #[test]
+    fn windows_pods_are_known_by_os_or_node_selector() {
+        let windows = |spec: serde_json::Value| {
+            WorkloadKind::Pod
+                .read_template(&json!({ "spec": spec }))
+                .unwrap()
+                .unwrap()
+                .spec
+                .unwrap()
+                .is_windows()
+        };
+        assert!(windows(json!({"os": {"name": "windows"}})));
+        assert!(windows(
+            json!({"nodeSelector": {"kubernetes.io/os": "windows", "pool": "win"}})
+        ));
+        assert!(!windows(json!({"os": {"name": "linux"}})));
+        assert!(!windows(
+            json!({"nodeSelector": {"kubernetes.io/os": "linux"}})
+        ));
+        assert!(!windows(json!({"nodeSelector": null, "os": null})));
+        assert!(!windows(json!({})));
     }
 }

@@ -22,6 +22,11 @@ const CONTAINERS: &[(&str, &str)] = &[
     ("fluent-bit", "fluent/fluent-bit:3.1"),
     ("web", "openresty/openresty:1.25"),
     ("api", "shop/api:3"),
+    ("metrics", "nginx/nginx-prometheus-exporter:1.1.0"),
+    (
+        "otc-container",
+        "otel/opentelemetry-collector-contrib:0.102.0",
+    ),
 ];
 
 const DURATIONS: &[&str] = &[
@@ -113,6 +118,7 @@ prop_compose! {
         ),
         restart in prop_oneof![4 => Just("Always"), 1 => Just("Never"), 1 => Just("OnFailure")],
         opt_in in any::<bool>(),
+        windows in prop_oneof![4 => Just(None), 1 => Just(Some("os")), 1 => Just(Some("selector"))],
     ) -> Value {
         // Container names are unique in a valid pod.
         let mut seen = BTreeSet::new();
@@ -129,6 +135,11 @@ prop_compose! {
         }
         if let Some(grace) = grace {
             spec["terminationGracePeriodSeconds"] = json!(grace);
+        }
+        match windows {
+            Some("os") => spec["os"] = json!({"name": "windows"}),
+            Some(_) => spec["nodeSelector"] = json!({"kubernetes.io/os": "windows"}),
+            None => {}
         }
         let mut template = json!({"spec": spec});
         let mut annotations = annotations.unwrap_or_default();
@@ -264,6 +275,34 @@ proptest! {
         }
     }
 
+    /// A pod with no app times its front-most tier as its app: that tier gets the whole
+    /// `shutdown` budget (DESIGN.md, "A pod with no `app` container").
+    #[test]
+    fn a_pod_without_an_app_gives_its_front_tier_the_shutdown_budget(
+        kind in kinds(),
+        template in pod_template(),
+    ) {
+        let shutdown_overridden = template["metadata"]["annotations"]
+            .as_object()
+            .is_some_and(|a| a.keys().any(|k| k.ends_with(".shutdown") && k != "lameduck.dev/shutdown"));
+        let object = wrap(kind, template);
+        let (_, injection) = run(kind, &object);
+        if let Decision::Plan(plan) = &injection.planned.decision {
+            let present = |role: Role| plan.containers.iter().any(|c| c.role == role);
+            // Only pods without an app, and whose budgets are not overridden per
+            // container, say anything here (rejecting the rest would exhaust proptest).
+            if shutdown_overridden || present(Role::App) {
+                return Ok(());
+            }
+            let front = if present(Role::Proxy) { Role::Proxy } else { Role::Sidecar };
+            for c in plan.containers.iter().filter(|c| c.role == front) {
+                if let Some((_, budget)) = c.injected() {
+                    prop_assert_eq!(budget, plan.budgets.shutdown);
+                }
+            }
+        }
+    }
+
     /// Invariant 4: never lowers a submitted grace, never touches a user's hook, keeps
     /// postStart, leaves native sidecars alone.
     #[test]
@@ -291,6 +330,23 @@ proptest! {
             }
         }
         prop_assert_eq!(&before["spec"]["initContainers"], &after["spec"]["initContainers"]);
+    }
+
+    /// A Windows pod never gets an exec hook: there is no `sleep` binary to run.
+    #[test]
+    fn windows_pods_never_get_exec(kind in kinds(), mut template in pod_template()) {
+        if template["spec"]["nodeSelector"].is_null() {
+            template["spec"]["os"] = json!({"name": "windows"});
+        }
+        let object = wrap(kind, template);
+        let (patched, _) = run(kind, &object);
+        let after = template_of(kind, &patched);
+        let ours = recorded(after);
+        for container in after["spec"]["containers"].as_array().unwrap() {
+            if ours.contains(container["name"].as_str().unwrap()) {
+                prop_assert!(container["lifecycle"]["preStop"]["exec"].is_null());
+            }
+        }
     }
 
     /// Invariant 6: batch pods are left alone unless opted in.

@@ -315,3 +315,178 @@ fn stdin_twice_is_refused() {
     let output = run(&["mutate", "-f", "-", "-f", "-"], Some(b""));
     assert_exit(&output, 1);
 }
+
+#[test]
+fn explain_warns_about_a_grace_the_autoscaler_will_not_wait_for() {
+    let output = run(
+        &["explain", "-f", THREE_TIER, "--warn-grace-above", "30s"],
+        None,
+    );
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("warning: lameduck: grace period 50s is above --warn-grace-above (30s)"),
+        "{stdout}"
+    );
+    // With the default cap, the same file plans without that warning.
+    let output = run(&["explain", "--strict", "-f", THREE_TIER], None);
+    assert_exit(&output, 0);
+}
+
+#[test]
+fn a_windows_pod_never_gets_an_exec_hook() {
+    let manifest = b"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: iis
+spec:
+  template:
+    spec:
+      nodeSelector:
+        kubernetes.io/os: windows
+      containers:
+      - name: iis
+        image: mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022
+";
+    let output = run(&["mutate", "--action", "exec"], Some(manifest));
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("sleep:\n"), "{stdout}");
+    assert!(!stdout.contains("exec:"), "{stdout}");
+    assert!(text(&output.stderr).contains("Windows pod"));
+}
+
+/// JSON values equal as kubectl would send them: numbers by value (`1.0` and `1` are the
+/// same number once Go has read them), objects whatever their key order.
+fn same_json(ours: &serde_json::Value, theirs: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (ours, theirs) {
+        (Value::Number(a), Value::Number(b)) => {
+            match (a.as_i64(), b.as_i64(), a.as_u64(), b.as_u64()) {
+                (Some(x), Some(y), _, _) => x == y,
+                (_, _, Some(x), Some(y)) => x == y,
+                _ => a.as_f64() == b.as_f64(),
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_json(x, y))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(k, v)| b.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => ours == theirs,
+    }
+}
+
+/// Every scalar form, anchor and merge key of `tests/yaml-diff/corpus.json` reads as
+/// `sigs.k8s.io/yaml` (what kubectl uses) read it into `expected.json`;
+/// `tests/yaml-diff/check.sh` regenerates that file with Go and fails if it changed.
+#[test]
+fn yaml_reads_as_kubectl_reads_it() {
+    let corpus: Vec<String> =
+        serde_json::from_str(&read_fixture("tests/yaml-diff/corpus.json")).expect("corpus");
+    let expected: Vec<serde_json::Value> =
+        serde_json::from_str(&read_fixture("tests/yaml-diff/expected.json")).expect("expected");
+    assert_eq!(corpus.len(), expected.len(), "regenerate expected.json");
+    let mut differences = Vec::new();
+    for (document, kubectl) in corpus.iter().zip(&expected) {
+        let ours = lameduck::manifests::yaml::parse(document);
+        let agree = match (&ours, kubectl.get("json")) {
+            (Ok(documents), Some(theirs)) => {
+                documents.len() == 1 && same_json(&documents[0].value, theirs)
+            }
+            (Err(_), None) => true,
+            _ => false,
+        };
+        if !agree {
+            differences.push(format!(
+                "{document:?}: lameduck {ours:?}, kubectl {kubectl}"
+            ));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+fn read_fixture(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Issue 14: `defaultMode: 0755` came out as `755.0`, in objects lameduck planned and in
+/// objects it did not touch.
+#[test]
+fn octal_modes_keep_their_meaning() {
+    let manifest = "apiVersion: v1
+kind: ConfigMap
+metadata: {name: scripts}   # flow style, kept
+data:
+  run.sh: |
+    #!/bin/sh
+    exec app
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    spec:
+      containers:
+      - name: app
+        image: shop/app:1
+      volumes:
+      - name: scripts
+        configMap:
+          name: scripts
+          defaultMode: 0755
+";
+    let output = run(&["mutate"], Some(manifest.as_bytes()));
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    // The ConfigMap is not lameduck's business: byte for byte as it came.
+    assert!(
+        stdout.starts_with(&manifest[..manifest.find("---").unwrap()]),
+        "{stdout}"
+    );
+    let documents = lameduck::manifests::yaml::parse(&stdout).expect("output parses");
+    let mode =
+        &documents[1].value["spec"]["template"]["spec"]["volumes"][0]["configMap"]["defaultMode"];
+    assert_eq!(mode, 493, "{stdout}");
+    assert!(!stdout.contains("755.0"), "{stdout}");
+}
+
+#[test]
+fn a_duplicate_key_is_named_with_its_lines() {
+    let manifest = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  name: b\n";
+    let output = run(&["explain"], Some(manifest));
+    assert_exit(&output, 1);
+    assert_eq!(
+        text(&output.stderr).trim(),
+        "Error: <stdin>:5:3: key \"name\" appears twice in one mapping (lines 4 and 5); keep one"
+    );
+}
+
+/// For a GitOps user who commits the output, the diff is only what lameduck added:
+/// every line of the input is still there, in order, comments and flow style included.
+#[test]
+fn mutate_only_adds_lines() {
+    let input = read_golden("multi.yaml");
+    let output = run(&["mutate", "-f", MULTI], None);
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    let mut out_lines = stdout.lines();
+    for line in input.lines() {
+        // The one value lameduck changes: the StatefulSet's grace period, raised.
+        if line
+            .trim_start()
+            .starts_with("terminationGracePeriodSeconds: 60")
+        {
+            continue;
+        }
+        assert!(
+            out_lines.any(|out| out == line),
+            "input line {line:?} missing or out of order in:\n{stdout}"
+        );
+    }
+}

@@ -316,6 +316,11 @@ fn state_of(replanned: Replanned) -> (State, Option<String>) {
                 "restartPolicy is not Always (batch) and no {INJECT}: \"true\""
             )),
         ),
+        // lameduck cannot protect it here: nothing a restart would change.
+        Some(SkipReason::WindowsWithoutSleepAction) => (
+            State::NotApplicable,
+            Some("Windows pod, and the cluster has no native sleep action".to_string()),
+        ),
         None if !replanned.changes => (State::Protected, None),
         None if replanned.has_record => (State::Stale, None),
         None => (State::Unprotected, None),

@@ -138,6 +138,11 @@ impl<'t> TemplateView<'t> {
                 .as_ref()
                 .and_then(|s| s.restart_policy.as_deref()),
             submitted_grace: self.submitted_grace(),
+            windows: self
+                .template
+                .spec
+                .as_ref()
+                .is_some_and(|spec| spec.is_windows()),
         }
     }
 

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::ManifestError;
+use super::edit::{self, Edit};
+use super::yaml;
 
 /// How a source is written. JSON is sniffed from the first character, so stdin works the
 /// same as a file and a `.yaml` file holding JSON is still answered in JSON.
@@ -23,6 +25,39 @@ pub struct Source {
     pub name: String,
     pub format: Format,
     pub documents: Vec<Value>,
+    /// YAML only: the text each document was read from, so one that comes out unchanged
+    /// is written back exactly as it was (comments, flow style, quoting and all).
+    pub original: Option<Original>,
+}
+
+/// The source text of a YAML stream and, per document, where it sits and what it read as.
+#[derive(Debug, Clone)]
+pub struct Original {
+    text: String,
+    documents: Vec<yaml::Document>,
+    /// Per document, the changes made to it as patch operations, when that is all
+    /// that changed; `None` when it must be written anew.
+    edits: Vec<Option<Vec<Edit>>>,
+}
+
+impl Source {
+    /// Records what was changed in each document, so rendering can make the same
+    /// changes in the text.
+    pub fn set_edits(&mut self, edits: Vec<Option<Vec<Edit>>>) {
+        if let Some(original) = &mut self.original {
+            original.edits = edits;
+        }
+    }
+
+    /// A source with no text to write back: every document is rendered.
+    pub fn from_values(name: &str, format: Format, documents: Vec<Value>) -> Self {
+        Source {
+            name: name.to_string(),
+            format,
+            documents,
+            original: None,
+        }
+    }
 }
 
 /// The name stdin gets in messages.
@@ -77,16 +112,31 @@ fn read_file(path: &Path) -> Result<Source, ManifestError> {
 /// Parses one source's text. Positions in errors are 1-based lines and columns of `text`.
 pub fn parse(name: &str, text: &str) -> Result<Source, ManifestError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let format = sniff(text);
-    let documents = match format {
-        Format::Json => parse_json(name, text)?,
-        Format::Yaml => parse_yaml(name, text)?,
-    };
-    Ok(Source {
-        name: name.to_string(),
-        format,
-        documents,
-    })
+    match sniff(text) {
+        Format::Json => Ok(Source::from_values(
+            name,
+            Format::Json,
+            parse_json(name, text)?,
+        )),
+        Format::Yaml => {
+            let documents = yaml::parse(text).map_err(|error| ManifestError::Parse {
+                name: name.to_string(),
+                line: error.line,
+                column: error.column,
+                message: error.message,
+            })?;
+            Ok(Source {
+                name: name.to_string(),
+                format: Format::Yaml,
+                documents: documents.iter().map(|d| d.value.clone()).collect(),
+                original: Some(Original {
+                    text: text.to_string(),
+                    documents,
+                    edits: Vec::new(),
+                }),
+            })
+        }
+    }
 }
 
 /// JSON starts with `{` or `[`; YAML written that way (a flow mapping at the top) is
@@ -123,38 +173,73 @@ fn json_message(error: &serde_json::Error) -> String {
     }
 }
 
-/// Empty and null documents (a stray `---`) are dropped, as `kubectl apply` does.
-fn parse_yaml(name: &str, text: &str) -> Result<Vec<Value>, ManifestError> {
-    let options = serde_saphyr::options! { with_snippet: false };
-    serde_saphyr::from_multiple_with_options::<Value>(text, options).map_err(|error| {
-        let (line, column) = error
-            .location()
-            .map_or((0, 0), |at| (to_usize(at.line()), to_usize(at.column())));
-        ManifestError::Parse {
-            name: name.to_string(),
-            line,
-            column,
-            message: yaml_message(&error),
-        }
-    })
-}
-
-/// serde-saphyr's message with its own position suffix removed, as for JSON.
-fn yaml_message(error: &serde_saphyr::Error) -> String {
-    let text = error.without_snippet().to_string();
-    let text = text.lines().next().unwrap_or_default();
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_string(),
-        None => text.to_string(),
+/// Writes every document of every source back: JSON only when every source was JSON (a
+/// YAML stream can carry JSON documents, the reverse is not true). A YAML document that
+/// comes out as it went in is copied from its source text; one lameduck changed keeps
+/// the `---` line and comments in front of it and is written anew below them.
+pub fn render_sources(sources: &[Source]) -> Result<String, ManifestError> {
+    let format = output_format(sources);
+    if format == Format::Json {
+        let documents: Vec<&Value> = sources.iter().flat_map(|s| &s.documents).collect();
+        return render(&documents, Format::Json);
     }
+    let mut out = String::new();
+    for source in sources {
+        // A YAML file of comments only holds no object; it still comes out as it was.
+        if let Some(original) = &source.original
+            && source.documents.is_empty()
+            && !original.text.trim().is_empty()
+        {
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&original.text);
+            continue;
+        }
+        for (index, value) in source.documents.iter().enumerate() {
+            let original = source.original.as_ref().and_then(|o| {
+                let edits = o.edits.get(index).and_then(Option::as_deref);
+                o.documents.get(index).map(|d| (o.text.as_str(), d, edits))
+            });
+            let (piece, has_marker) = match original {
+                Some((text, document, _)) if document.value == *value => (
+                    text[document.span.clone()].to_string(),
+                    document.explicit_start,
+                ),
+                Some((text, document, Some(edits)))
+                    if let Some(edited) =
+                        edit::apply(&text[document.span.clone()], edits, value) =>
+                {
+                    (edited, document.explicit_start)
+                }
+                Some((text, document, _)) => {
+                    let mut piece = text[document.span.start..document.content_start].to_string();
+                    if !piece.is_empty() && !piece.ends_with('\n') {
+                        piece.push('\n');
+                    }
+                    piece.push_str(&render(&[value], Format::Yaml)?);
+                    (piece, document.explicit_start)
+                }
+                None => (render(&[value], Format::Yaml)?, false),
+            };
+            if !out.is_empty() {
+                if !out.ends_with('\n') {
+                    out.push('\n');
+                }
+                if !has_marker {
+                    out.push_str("---\n");
+                }
+            }
+            out.push_str(&piece);
+        }
+    }
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    Ok(out)
 }
 
-fn to_usize(value: u64) -> usize {
-    usize::try_from(value).unwrap_or(usize::MAX)
-}
-
-/// Writes documents back: JSON only when every source was JSON (a YAML stream can carry
-/// JSON documents, the reverse is not true), pretty-printed, one value per document.
+/// Renders values afresh, pretty-printed JSON or block YAML, one value per document.
 pub fn render(documents: &[&Value], format: Format) -> Result<String, ManifestError> {
     match format {
         Format::Json => {
@@ -255,5 +340,84 @@ mod tests {
         assert_eq!(output_format(std::slice::from_ref(&json)), Format::Json);
         assert_eq!(output_format(&[json, yaml]), Format::Yaml);
         assert_eq!(output_format(&[]), Format::Yaml);
+    }
+
+    /// Strings that a YAML 1.1 reader (kubectl) would take for something else are quoted
+    /// when a changed document is written anew.
+    #[test]
+    fn rendered_strings_read_back_as_strings_the_way_kubectl_reads() {
+        let tricky = [
+            "0755",
+            "0o17",
+            "0x1F",
+            "0b101",
+            "1_000",
+            "08",
+            "yes",
+            "no",
+            "on",
+            "off",
+            "y",
+            "n",
+            "Y",
+            "N",
+            "~",
+            "null",
+            "true",
+            "1e3",
+            ".5",
+            "+12",
+            "1:20",
+            "2001-12-14",
+            ".inf",
+            "-.inf",
+            ".nan",
+            "<<",
+            "=",
+            "",
+            " x",
+            "a: b",
+            "- x",
+            "# x",
+            "@x",
+            "`x",
+        ];
+        for text in tricky {
+            let value = serde_json::json!({ "v": text });
+            let rendered = render(&[&value], Format::Yaml).unwrap();
+            let again = parse("f", &rendered).unwrap();
+            assert_eq!(
+                again.documents[0], value,
+                "{text:?} rendered as {rendered:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unchanged_yaml_documents_are_written_back_byte_for_byte() {
+        let text = "# header\napiVersion: v1\nkind: ConfigMap\ndata: {mode: '0755'}  # flow\n---\n# two\nkind: Secret\nx: 0755\n";
+        let source = parse("f", text).unwrap();
+        assert_eq!(source.documents[1]["x"], 493);
+        assert_eq!(render_sources(&[source]).unwrap(), text);
+    }
+
+    #[test]
+    fn a_changed_document_keeps_what_stands_before_it() {
+        let text = "a: 1\n---\n# about b\nb: 0755\n";
+        let mut source = parse("f", text).unwrap();
+        source.documents[1]["c"] = json!(true);
+        let out = render_sources(&[source]).unwrap();
+        assert_eq!(out, "a: 1\n---\n# about b\nb: 493\nc: true\n");
+    }
+
+    #[test]
+    fn sources_are_separated_once() {
+        let a = parse("a", "a: 1").unwrap();
+        let b = parse("b", "---\nb: 2\n").unwrap();
+        let c = parse("c", "c: 3\n").unwrap();
+        assert_eq!(
+            render_sources(&[a, b, c]).unwrap(),
+            "a: 1\n---\nb: 2\n---\nc: 3\n"
+        );
     }
 }

@@ -3,6 +3,9 @@
 
 use serde_json::{Map, Value, json};
 
+use json_patch::PatchOperation;
+
+use super::edit::{self, Edit};
 use super::input::Source;
 use super::{Collection, ManifestError, Note, ObjectRef, collection, for_each_object, plan_object};
 use crate::plan::Settings;
@@ -25,38 +28,51 @@ pub fn mutate(
 ) -> Result<Mutated, ManifestError> {
     let mut mutated = Mutated::default();
     for source in sources {
+        let mut source_edits = Vec::new();
         for (index, document) in source.documents.iter_mut().enumerate() {
             let first_note = mutated.notes.len();
+            // The same changes as text edits, so the document can keep its layout.
+            let mut edits = Some(Vec::new());
             let mut visit = |object: &mut Value, at: ObjectRef| {
-                let results = mutate_object(object, at, settings)?;
+                let prefix: Vec<String> = match at.item {
+                    Some(item) => vec!["items".into(), (item - 1).to_string()],
+                    None => Vec::new(),
+                };
+                let (results, ops) = mutate_object(object, at, settings)?;
+                edits = edits.take().and_then(|mut all: Vec<Edit>| {
+                    all.extend(edit::edits_of(&prefix, &ops)?);
+                    Some(all)
+                });
                 mutated.notes.extend(results);
                 Ok::<(), ManifestError>(())
             };
             for_each_object(document, &source.name, index + 1, &mut visit)?;
             if collection(document) == Some(Collection::ResourceList) {
                 write_results(document, &mutated.notes[first_note..], strict);
+                edits = None;
             }
+            source_edits.push(edits);
         }
+        source.set_edits(source_edits);
     }
     Ok(mutated)
 }
 
-/// Applies the injection to one object and returns its warnings.
+/// Applies the injection to one object and returns its warnings and the operations.
 fn mutate_object(
     object: &mut Value,
     at: ObjectRef,
     settings: &Settings,
-) -> Result<Vec<Note>, ManifestError> {
+) -> Result<(Vec<Note>, Vec<PatchOperation>), ManifestError> {
     let Some(planned) = plan_object(object, at, settings)? else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
-    json_patch::patch(object, &planned.injection.patch.0).map_err(|error| {
-        ManifestError::Patch {
-            object: planned.object.to_string(),
-            message: error.to_string(),
-        }
+    let ops = planned.injection.patch.0.clone();
+    json_patch::patch(object, &ops).map_err(|error| ManifestError::Patch {
+        object: planned.object.to_string(),
+        message: error.to_string(),
     })?;
-    Ok(planned
+    let notes = planned
         .injection
         .planned
         .warnings
@@ -65,7 +81,8 @@ fn mutate_object(
             object: planned.object.clone(),
             warning,
         })
-        .collect())
+        .collect();
+    Ok((notes, ops))
 }
 
 /// Writes one `results` entry per warning, in the `config.kubernetes.io/v1` shape:
@@ -158,11 +175,7 @@ mod tests {
     use crate::manifests::input::Format;
 
     fn source(documents: Vec<Value>) -> Source {
-        Source {
-            name: "t.yaml".into(),
-            format: Format::Yaml,
-            documents,
-        }
+        Source::from_values("t.yaml", Format::Yaml, documents)
     }
 
     fn deployment(name: &str, containers: Value, annotations: Value) -> Value {

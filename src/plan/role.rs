@@ -48,34 +48,74 @@ impl FromStr for Role {
     }
 }
 
-/// The substrings that classify a container. Sidecar patterns are checked first, so
-/// `istio-proxy` (which also contains `proxy`-like names) is a sidecar.
+/// The patterns that classify a container, matched against words (see [`RolePatterns::detect`]).
+/// Sidecar patterns are checked first, so `istio-proxy` is a sidecar whatever the proxy
+/// list says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolePatterns {
     pub sidecar: Vec<String>,
     pub proxy: Vec<String>,
 }
 
+/// What the app needs while it shuts down. Besides the generic names, the images whose
+/// words say nothing about what they are (`gce-proxy`, `proxyv2`, `otc-container`...).
 pub const DEFAULT_SIDECAR_PATTERNS: &[&str] = &[
+    // Service meshes: Istio's container and image (`istio/proxyv2`), Linkerd's
+    // (`cr.l5d.io/linkerd/proxy`, older `gcr.io/linkerd-io/proxy`), Consul, Kuma,
+    // App Mesh's Envoy, Dapr.
     "istio-proxy",
+    "proxyv2",
     "linkerd-proxy",
+    "linkerd-io-proxy",
+    "envoy-sidecar",
+    "consul-dataplane",
+    "kuma-sidecar",
+    "kuma-dp",
+    "aws-appmesh-envoy",
+    "daprd",
+    // Database proxies: Cloud SQL v2 and v1 (`gcr.io/cloudsql-docker/gce-proxy`, often
+    // named `cloudsql-proxy`), AlloyDB.
     "cloud-sql-proxy",
+    "cloudsql-proxy",
+    "gce-proxy",
+    "alloydb-auth-proxy",
+    // Secrets.
     "vault-agent",
+    // Log and telemetry shippers: the OpenTelemetry collector (`otel/...`,
+    // `opentelemetry-collector-contrib`, the operator's `otc-container`), Grafana Alloy,
+    // Agent and Promtail, Datadog's agent, Jaeger's agent.
     "fluent-bit",
+    "fluentbit",
     "fluentd",
     "vector",
     "otel",
+    "opentelemetry-collector",
+    "otc-container",
+    "alloy",
+    "grafana-agent",
+    "promtail",
+    "datadog-agent",
+    "datadoghq-agent",
+    "jaeger-agent",
 ];
 
+/// Front proxies that carry inbound traffic to the app. `nginx` also covers
+/// `nginxinc/nginx-unprivileged`, `bitnami/nginx` and `ingress-nginx/controller`;
+/// `haproxytech` covers HAProxy's `haproxytech/kubernetes-ingress`.
 pub const DEFAULT_PROXY_PATTERNS: &[&str] = &[
     "nginx",
     "openresty",
     "haproxy",
+    "haproxytech",
     "envoy",
     "traefik",
     "caddy",
     "oauth2-proxy",
 ];
+
+/// A container with this word in its name or image is an app whatever else matches:
+/// `nginx-prometheus-exporter` serves metrics about nginx, it is no proxy.
+const APP_WORD: &str = "exporter";
 
 impl Default for RolePatterns {
     fn default() -> Self {
@@ -88,13 +128,25 @@ impl Default for RolePatterns {
 }
 
 impl RolePatterns {
-    /// A pattern matches when it is a substring of the container's name or of the last
-    /// path segment of its image repository (no registry, no tag, no digest).
+    /// A pattern matches when its words appear consecutively among the words of the
+    /// container's name, or among those of its image's repository path (registry host,
+    /// tag and digest dropped). Words are split at `/`, `-`, `_` and `.`, so `otel`
+    /// matches `otel/opentelemetry-collector-contrib` but not `hotel-reserv-frontend`.
     pub fn detect(&self, name: &str, image: Option<&str>) -> Role {
-        let repository = image.map(image_repository_name).unwrap_or("");
+        let name_words = words(name);
+        let image_words = image
+            .map(|i| words(image_repository_path(i)))
+            .unwrap_or_default();
+        if [&name_words, &image_words]
+            .iter()
+            .any(|w| w.iter().any(|word| word == APP_WORD))
+        {
+            return Role::App;
+        }
         let matches = |pattern: &String| {
+            let pattern = words(pattern);
             !pattern.is_empty()
-                && (name.contains(pattern.as_str()) || repository.contains(pattern.as_str()))
+                && (contains_run(&name_words, &pattern) || contains_run(&image_words, &pattern))
         };
         if self.sidecar.iter().any(matches) {
             Role::Sidecar
@@ -106,15 +158,34 @@ impl RolePatterns {
     }
 }
 
-/// `registry:5000/team/nginx:1.27@sha256:...` -> `nginx`.
-pub fn image_repository_name(image: &str) -> &str {
+/// Lower-case words split at `/`, `-`, `_`, `.`; empty pieces dropped.
+fn words(text: &str) -> Vec<String> {
+    text.split(['/', '-', '_', '.'])
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// Whether `run` appears as consecutive words of `words`.
+fn contains_run(words: &[String], run: &[String]) -> bool {
+    words.windows(run.len()).any(|window| window == run)
+}
+
+/// `registry:5000/team/nginx:1.27@sha256:...` -> `team/nginx`. The first path segment is a
+/// registry host when it has a `.` or a `:`, or is `localhost`, as the container runtimes
+/// read image references.
+pub fn image_repository_path(image: &str) -> &str {
     let without_digest = image.split_once('@').map_or(image, |(repo, _)| repo);
-    let last_segment = without_digest
-        .rsplit_once('/')
-        .map_or(without_digest, |(_, last)| last);
-    last_segment
-        .split_once(':')
-        .map_or(last_segment, |(repo, _)| repo)
+    // A tag follows the last `:` that comes after the last `/` (a registry port does not).
+    let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
+    let without_tag = match without_digest[last_slash..].find(':') {
+        Some(colon) => &without_digest[..last_slash + colon],
+        None => without_digest,
+    };
+    match without_tag.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => rest,
+        _ => without_tag,
+    }
 }
 
 #[cfg(test)]
@@ -122,57 +193,312 @@ mod tests {
     use super::*;
 
     #[test]
-    fn repository_name_drops_registry_tag_and_digest() {
-        assert_eq!(image_repository_name("nginx:1.27"), "nginx");
-        assert_eq!(
-            image_repository_name("registry.example.com/shop/app:1.4.2"),
-            "app"
-        );
-        assert_eq!(image_repository_name("localhost:5000/nginx"), "nginx");
-        assert_eq!(
-            image_repository_name("gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14@sha256:abc"),
-            "cloud-sql-proxy"
-        );
-        assert_eq!(
-            image_repository_name("docker.io/istio/proxyv2:1.24.0"),
-            "proxyv2"
-        );
-        assert_eq!(image_repository_name(""), "");
+    fn repository_path_drops_registry_tag_and_digest() {
+        let cases = [
+            ("nginx:1.27", "nginx"),
+            ("registry.example.com/shop/app:1.4.2", "shop/app"),
+            ("localhost:5000/nginx", "nginx"),
+            ("localhost/team/nginx", "team/nginx"),
+            (
+                "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14@sha256:abc",
+                "cloud-sql-connectors/cloud-sql-proxy",
+            ),
+            ("docker.io/istio/proxyv2:1.24.0", "istio/proxyv2"),
+            (
+                "otel/opentelemetry-collector-contrib",
+                "otel/opentelemetry-collector-contrib",
+            ),
+            ("", ""),
+        ];
+        for (image, path) in cases {
+            assert_eq!(image_repository_path(image), path, "{image}");
+        }
     }
 
+    /// Every default pattern, with the container names and images real charts and
+    /// injectors ship.
     #[test]
-    fn detection_by_name_or_image() {
+    fn default_lists_classify_real_containers() {
         let patterns = RolePatterns::default();
-        assert_eq!(patterns.detect("nginx", Some("nginx:1.27")), Role::Proxy);
-        assert_eq!(
-            patterns.detect("web", Some("openresty/openresty:1.25")),
-            Role::Proxy
-        );
-        assert_eq!(
-            patterns.detect("app", Some("registry.example.com/shop/app:1.4.2")),
-            Role::App
-        );
-        assert_eq!(
-            patterns.detect("sql", Some("gcr.io/x/cloud-sql-proxy:2")),
-            Role::Sidecar
-        );
-        assert_eq!(
-            patterns.detect("istio-proxy", Some("docker.io/istio/proxyv2:1.24.0")),
-            Role::Sidecar
-        );
+        let cases: &[(&str, &str, Role)] = &[
+            // Meshes.
+            (
+                "istio-proxy",
+                "docker.io/istio/proxyv2:1.24.0",
+                Role::Sidecar,
+            ),
+            (
+                "istio-proxy",
+                "gcr.io/istio-release/proxyv2:1.22.1",
+                Role::Sidecar,
+            ),
+            (
+                "linkerd-proxy",
+                "cr.l5d.io/linkerd/proxy:stable-2.14.10",
+                Role::Sidecar,
+            ),
+            (
+                "linkerd-proxy",
+                "gcr.io/linkerd-io/proxy:stable-2.10.2",
+                Role::Sidecar,
+            ),
+            (
+                "envoy-sidecar",
+                "envoyproxy/envoy-alpine:v1.18.3",
+                Role::Sidecar,
+            ),
+            (
+                "consul-dataplane",
+                "hashicorp/consul-dataplane:1.4.0",
+                Role::Sidecar,
+            ),
+            (
+                "kuma-sidecar",
+                "docker.io/kumahq/kuma-dp:2.7.0",
+                Role::Sidecar,
+            ),
+            (
+                "envoy",
+                "840364872350.dkr.ecr.us-west-2.amazonaws.com/aws-appmesh-envoy:v1.27.0.0-prod",
+                Role::Sidecar,
+            ),
+            ("daprd", "ghcr.io/dapr/daprd:1.13.0", Role::Sidecar),
+            // Database proxies.
+            (
+                "cloud-sql-proxy",
+                "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.11.0",
+                Role::Sidecar,
+            ),
+            (
+                "cloudsql-proxy",
+                "gcr.io/cloudsql-docker/gce-proxy:1.33.2",
+                Role::Sidecar,
+            ),
+            (
+                "sql",
+                "gcr.io/cloudsql-docker/gce-proxy:1.17",
+                Role::Sidecar,
+            ),
+            (
+                "alloydb-proxy",
+                "gcr.io/alloydb-connectors/alloydb-auth-proxy:1.10.0",
+                Role::Sidecar,
+            ),
+            // Secrets.
+            ("vault-agent", "hashicorp/vault:1.16.1", Role::Sidecar),
+            // Log and telemetry shippers.
+            (
+                "fluent-bit",
+                "cr.fluentbit.io/fluent/fluent-bit:3.0.4",
+                Role::Sidecar,
+            ),
+            (
+                "log-router",
+                "public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32.0",
+                Role::Sidecar,
+            ),
+            (
+                "fluentbit",
+                "registry.example.com/logging/shipper:1",
+                Role::Sidecar,
+            ),
+            (
+                "fluentd",
+                "fluent/fluentd-kubernetes-daemonset:v1.16-debian-1",
+                Role::Sidecar,
+            ),
+            (
+                "vector",
+                "timberio/vector:0.38.0-distroless-libc",
+                Role::Sidecar,
+            ),
+            (
+                "opentelemetry-collector",
+                "otel/opentelemetry-collector-contrib:0.102.0",
+                Role::Sidecar,
+            ),
+            (
+                "collector",
+                "ghcr.io/open-telemetry/opentelemetry-collector-releases/opentelemetry-collector-k8s:0.102.1",
+                Role::Sidecar,
+            ),
+            (
+                "otc-container",
+                "registry.example.com/mirror/collector:0.102.0",
+                Role::Sidecar,
+            ),
+            (
+                "otel-collector",
+                "registry.example.com/mirror/collector:1",
+                Role::Sidecar,
+            ),
+            ("alloy", "docker.io/grafana/alloy:v1.1.0", Role::Sidecar),
+            (
+                "grafana-agent",
+                "docker.io/grafana/agent:v0.40.4",
+                Role::Sidecar,
+            ),
+            (
+                "promtail",
+                "docker.io/grafana/promtail:3.0.0",
+                Role::Sidecar,
+            ),
+            ("agent", "gcr.io/datadoghq/agent:7.54.0", Role::Sidecar),
+            (
+                "trace-agent",
+                "public.ecr.aws/datadog/agent:7",
+                Role::Sidecar,
+            ),
+            ("datadog-agent", "registry.example.com/dd:7", Role::Sidecar),
+            (
+                "jaeger-agent",
+                "jaegertracing/jaeger-agent:1.57.0",
+                Role::Sidecar,
+            ),
+            // Front proxies.
+            ("nginx", "nginx:1.27", Role::Proxy),
+            (
+                "nginx",
+                "nginxinc/nginx-unprivileged:1.27-alpine",
+                Role::Proxy,
+            ),
+            (
+                "web",
+                "docker.io/bitnami/nginx:1.27.0-debian-12-r1",
+                Role::Proxy,
+            ),
+            (
+                "controller",
+                "registry.k8s.io/ingress-nginx/controller:v1.10.1",
+                Role::Proxy,
+            ),
+            ("web", "openresty/openresty:1.25.3.1-alpine", Role::Proxy),
+            ("haproxy", "haproxy:2.9", Role::Proxy),
+            ("lb", "haproxytech/haproxy-alpine:2.9", Role::Proxy),
+            (
+                "kubernetes-ingress-controller",
+                "haproxytech/kubernetes-ingress:1.11.3",
+                Role::Proxy,
+            ),
+            (
+                "haproxy-ingress",
+                "quay.io/jcmoraisjr/haproxy-ingress:v0.14.6",
+                Role::Proxy,
+            ),
+            ("envoy", "docker.io/envoyproxy/envoy:v1.30.1", Role::Proxy),
+            (
+                "gateway",
+                "envoyproxy/envoy-distroless:v1.30-latest",
+                Role::Proxy,
+            ),
+            ("traefik", "docker.io/traefik:v3.0.0", Role::Proxy),
+            ("caddy", "caddy:2.8", Role::Proxy),
+            (
+                "oauth2-proxy",
+                "quay.io/oauth2-proxy/oauth2-proxy:v7.6.0",
+                Role::Proxy,
+            ),
+            ("auth", "quay.io/pusher/oauth2_proxy:v5.1.1", Role::Proxy),
+        ];
+        for &(name, image, role) in cases {
+            assert_eq!(patterns.detect(name, Some(image)), role, "{name} {image}");
+        }
+        // Every default pattern is exercised above.
+        for pattern in DEFAULT_SIDECAR_PATTERNS
+            .iter()
+            .chain(DEFAULT_PROXY_PATTERNS)
+        {
+            let only = RolePatterns {
+                sidecar: vec![pattern.to_string()],
+                proxy: vec![],
+            };
+            assert!(
+                cases
+                    .iter()
+                    .any(|&(name, image, _)| only.detect(name, Some(image)) == Role::Sidecar),
+                "no case for {pattern}"
+            );
+        }
+    }
+
+    /// The cases that substring matching got wrong.
+    #[test]
+    fn words_not_substrings() {
+        let patterns = RolePatterns::default();
+        let cases: &[(&str, &str, Role)] = &[
+            (
+                "hotel-reserv-frontend",
+                "deathstarbench/hotel-reservation:latest",
+                Role::App,
+            ),
+            (
+                "hotel-reserv-reservation",
+                "deathstarbench/hotel-reservation:latest",
+                Role::App,
+            ),
+            (
+                "nginx-prometheus-exporter",
+                "nginx/nginx-prometheus-exporter:1.1.0",
+                Role::App,
+            ),
+            (
+                "metrics",
+                "nginx/nginx-prometheus-exporter:1.1.0",
+                Role::App,
+            ),
+            (
+                "redis-exporter",
+                "oliver006/redis_exporter:v1.61.0",
+                Role::App,
+            ),
+            (
+                "cloudsql-proxy",
+                "gcr.io/cloudsql-docker/gce-proxy:1.11",
+                Role::Sidecar,
+            ),
+            (
+                "opentelemetry-collector",
+                "otel/opentelemetry-collector-contrib:0.102.0",
+                Role::Sidecar,
+            ),
+            // The registry host is not part of the match.
+            ("app", "nginx.example.com/team/app:1", Role::App),
+            ("app", "registry.example.com/shop/app:1.4.2", Role::App),
+            // Neither is the tag.
+            ("app", "shop/app:nginx-base", Role::App),
+            // A word containing a pattern is another word.
+            ("nginxlog", "shop/nginxlog:1", Role::App),
+            ("pgvector", "pgvector/pgvector:pg16", Role::App),
+        ];
+        for &(name, image, role) in cases {
+            assert_eq!(patterns.detect(name, Some(image)), role, "{name} {image}");
+        }
         assert_eq!(patterns.detect("otel-collector", None), Role::Sidecar);
-        // The registry host is not part of the match.
-        assert_eq!(
-            patterns.detect("app", Some("nginx.example.com/team/app:1")),
-            Role::App
-        );
+        assert_eq!(patterns.detect("Fluent-Bit", None), Role::Sidecar);
     }
 
     #[test]
     fn sidecar_patterns_win_over_proxy_patterns() {
         let patterns = RolePatterns::default();
-        // "fluent-bit-envoy" contains both a sidecar and a proxy pattern.
+        // "fluent-bit-envoy" matches both a sidecar and a proxy pattern.
         assert_eq!(patterns.detect("fluent-bit-envoy", None), Role::Sidecar);
+    }
+
+    #[test]
+    fn configured_patterns_match_by_words_too() {
+        let patterns = RolePatterns {
+            sidecar: vec!["cloud_sql.proxy".into()],
+            proxy: vec!["pomerium".into()],
+        };
+        assert_eq!(
+            patterns.detect("db", Some("gcr.io/x/cloud-sql-proxy:2")),
+            Role::Sidecar
+        );
+        assert_eq!(
+            patterns.detect("auth", Some("pomerium/pomerium:v0.26")),
+            Role::Proxy
+        );
+        assert_eq!(patterns.detect("nginx", Some("nginx:1")), Role::App);
     }
 
     #[test]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::plan::annotations::Annotations;
 
 fn containers<'a>(specs: &'a [(&'a str, &'a str)]) -> Vec<ContainerInput<'a>> {
     specs
@@ -30,6 +31,7 @@ fn plan_of(
         native_sidecars,
         restart_policy: Some("Always"),
         submitted_grace: grace,
+        windows: false,
     };
     let planned = plan(&pod, &Environment::default(), &Settings::default());
     match planned.decision {
@@ -150,6 +152,7 @@ fn batch_pods_are_skipped_unless_opted_in() {
             native_sidecars: &[],
             restart_policy: Some(policy),
             submitted_grace: Some(30),
+            windows: false,
         };
         plan(&pod, &Environment::default(), &Settings::default()).decision
     };
@@ -174,6 +177,7 @@ fn opt_out_skips_any_pod() {
         native_sidecars: &[],
         restart_policy: None,
         submitted_grace: None,
+        windows: false,
     };
     let planned = plan(&pod, &Environment::default(), &Settings::default());
     assert_eq!(planned.decision, Decision::Skip(SkipReason::OptedOut));
@@ -275,6 +279,7 @@ fn namespace_defaults_sit_below_pod_annotations() {
         native_sidecars: &[],
         restart_policy: None,
         submitted_grace: Some(30),
+        windows: false,
     };
     let env = Environment {
         namespace: Some(&ns),
@@ -296,8 +301,75 @@ fn proxy_and_sidecar_without_app() {
         ("fluent-bit", "fluent/fluent-bit:3"),
     ]);
     let (plan, _) = plan_of(&c, &Annotations::new(), &[], Some(30));
-    assert_eq!(sleeps(&plan), [Some(10), Some(15)]);
-    assert_eq!(plan.grace, Some(30));
+    // The envoy is this pod's application: it gets the full shutdown budget, and the
+    // shipper next to it waits for it.
+    assert_eq!(budgets(&plan), [Some(30), Some(5)]);
+    assert_eq!(sleeps(&plan), [Some(10), Some(40)]);
+    assert_eq!(plan.grace, Some(45));
+}
+
+fn budgets(plan: &Plan) -> Vec<Option<u64>> {
+    plan.containers
+        .iter()
+        .map(|c| c.injected().map(|(_, budget)| budget))
+        .collect()
+}
+
+/// Issue 14: fluent-bit with `terminationGracePeriodSeconds: 10` came out with grace 15,
+/// SIGKILL 5 s after SIGTERM, half the flush time its authors gave it.
+#[test]
+fn a_log_shipper_daemonset_keeps_its_whole_shutdown_time() {
+    let c = containers(&[("fluent-bit", "cr.fluentbit.io/fluent/fluent-bit:3.0.4")]);
+    let (plan, _) = plan_of(&c, &Annotations::new(), &[], Some(10));
+    assert_eq!(plan.containers[0].role, Role::Sidecar);
+    assert_eq!(plan.containers[0].injected(), Some((10, 10)));
+    assert_eq!(plan.grace, Some(20));
+}
+
+#[test]
+fn a_standalone_proxy_is_its_pods_app() {
+    let c = containers(&[("nginx", "nginxinc/nginx-unprivileged:1.27")]);
+    let (plan, _) = plan_of(&c, &Annotations::new(), &[], Some(30));
+    assert_eq!(plan.containers[0].injected(), Some((10, 30)));
+    assert_eq!(plan.grace, Some(40));
+
+    // Two proxies and a shipper: both proxies lead, the shipper waits for them.
+    let c = containers(&[
+        ("envoy", "envoyproxy/envoy:v1"),
+        ("oauth2-proxy", "quay.io/oauth2-proxy/oauth2-proxy:v7"),
+        ("vector", "timberio/vector:0.40"),
+    ]);
+    let (plan, _) = plan_of(&c, &Annotations::new(), &[], Some(20));
+    assert_eq!(sleeps(&plan), [Some(10), Some(10), Some(30)]);
+    assert_eq!(budgets(&plan), [Some(20), Some(20), Some(5)]);
+    assert_eq!(plan.grace, Some(35));
+}
+
+#[test]
+fn an_app_with_its_own_hook_still_makes_the_proxy_a_front_tier() {
+    let mut c = containers(&[("nginx", "nginx:1.27"), ("app", "shop/app:1")]);
+    c[1].has_own_pre_stop = true;
+    let (plan, _) = plan_of(&c, &Annotations::new(), &[], Some(30));
+    assert_eq!(plan.containers[0].injected(), Some((10, 5)));
+}
+
+#[test]
+fn a_skipped_app_does_not_count_as_an_app() {
+    let c = containers(&[("nginx", "nginx:1.27"), ("app", "shop/app:1")]);
+    let a = annotations(&[("lameduck.dev/app.role", "skip")]);
+    let (plan, _) = plan_of(&c, &a, &[], Some(30));
+    assert_eq!(plan.containers[0].injected(), Some((10, 30)));
+    assert_eq!(plan.containers[1].outcome, ContainerOutcome::Skipped);
+    assert_eq!(plan.grace, Some(40));
+}
+
+#[test]
+fn a_per_container_shutdown_still_wins_in_a_single_tier_pod() {
+    let c = containers(&[("vector", "timberio/vector:0.40")]);
+    let a = annotations(&[("lameduck.dev/vector.shutdown", "60s")]);
+    let (plan, _) = plan_of(&c, &a, &[], Some(30));
+    assert_eq!(plan.containers[0].injected(), Some((10, 60)));
+    assert_eq!(plan.grace, Some(70));
 }
 
 #[test]
@@ -345,6 +417,7 @@ fn an_exec_choice_made_by_the_cluster_is_explained_but_an_explicit_one_is_not() 
             native_sidecars: &[],
             restart_policy: None,
             submitted_grace: Some(30),
+            windows: false,
         };
         plan(&pod, &env, &Settings::default()).warnings
     };
@@ -353,4 +426,69 @@ fn an_exec_choice_made_by_the_cluster_is_explained_but_an_explicit_one_is_not() 
     assert_eq!(chosen[0].reason, WarningReason::ExecAction);
     assert!(chosen[0].message.contains("v1.29"));
     assert!(warnings_for(&explicit).is_empty());
+}
+
+#[test]
+fn a_grace_above_the_warning_cap_is_named() {
+    let c = containers(&[("app", "shop/app:1")]);
+    let a = annotations(&[("lameduck.dev/shutdown", "15m")]);
+    let (plan, warnings) = plan_of(&c, &a, &[], Some(30));
+    assert_eq!(plan.grace, Some(910));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].reason, WarningReason::LongGrace);
+    assert!(warnings[0].message.contains("--warn-grace-above (10m)"));
+    assert!(warnings[0].message.contains("15m10s"));
+
+    // At the cap: no warning.
+    let a = annotations(&[("lameduck.dev/shutdown", "590s")]);
+    let (plan, warnings) = plan_of(&c, &a, &[], Some(30));
+    assert_eq!(plan.grace, Some(600));
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+fn windows_plan(annotations: &Annotations, env: &Environment) -> Planned {
+    let c = containers(&[("iis", "mcr.microsoft.com/windows/servercore/iis:ltsc2022")]);
+    let pod = PodInput {
+        annotations,
+        containers: &c,
+        native_sidecars: &[],
+        restart_policy: Some("Always"),
+        submitted_grace: Some(30),
+        windows: true,
+    };
+    plan(&pod, env, &Settings::default())
+}
+
+#[test]
+fn a_windows_pod_gets_the_native_action_when_the_cluster_has_it() {
+    let exec = annotations(&[("lameduck.dev/action", "exec")]);
+    let planned = windows_plan(&exec, &Environment::default());
+    let Decision::Plan(plan) = planned.decision else {
+        panic!("expected a plan");
+    };
+    assert_eq!(plan.action, HookAction::Sleep);
+    assert_eq!(plan.grace, Some(40));
+    assert_eq!(planned.warnings.len(), 1, "{:?}", planned.warnings);
+    assert_eq!(planned.warnings[0].reason, WarningReason::WindowsPod);
+
+    // Asking for the native action needs no warning.
+    let planned = windows_plan(&Annotations::new(), &Environment::default());
+    assert!(planned.warnings.is_empty(), "{:?}", planned.warnings);
+}
+
+#[test]
+fn a_windows_pod_gets_no_exec_hook_on_an_old_cluster() {
+    let env = Environment {
+        namespace: None,
+        auto_action: HookAction::Exec,
+        auto_reason: "node a runs kubelet v1.29.4",
+    };
+    let planned = windows_plan(&Annotations::new(), &env);
+    assert_eq!(
+        planned.decision,
+        Decision::Skip(SkipReason::WindowsWithoutSleepAction)
+    );
+    assert_eq!(planned.warnings.len(), 1, "{:?}", planned.warnings);
+    assert_eq!(planned.warnings[0].reason, WarningReason::WindowsPod);
+    assert!(planned.warnings[0].message.contains("kubelet v1.29.4"));
 }

@@ -35,7 +35,10 @@ impl TemplateReport {
                     "{reason} (annotate the pod template {}: \"true\" to opt in)",
                     annotations::INJECT
                 ),
-                Some(reason) => format!("{reason} ({}: \"false\")", annotations::INJECT),
+                Some(reason) if reason == SkipReason::OptedOut.as_str() => {
+                    format!("{reason} ({}: \"false\")", annotations::INJECT)
+                }
+                Some(reason) => reason.to_string(),
                 None => "no plan".to_string(),
             };
             let _ = writeln!(out, "  not planned: {why}");

@@ -1,0 +1,227 @@
+//! Writing lameduck's changes into a YAML document's own text, so that what it did not
+//! touch (comments, flow style, quoting, blank lines) stays as the user wrote it.
+//!
+//! The changes are the webhook's JSON Patch operations: adding a key to a mapping
+//! (`lifecycle`, `preStop`, `terminationGracePeriodSeconds`, the status annotation),
+//! replacing a scalar, removing a key. Each is made on the text at the positions the
+//! parser reports, and the text is read again before the next one. Anything else (a
+//! flow mapping to change, a key sharing its line with a `- `, anchors and aliases) is
+//! left to the caller, which writes the document anew; so is any result that does not
+//! read back as exactly the patched value.
+
+use json_patch::PatchOperation;
+use serde_json::{Value, json};
+
+use super::yaml::{self, Entry, Pos};
+
+/// One operation, with its path from the document's root.
+#[derive(Debug, Clone)]
+pub struct Edit {
+    pub path: Vec<String>,
+    /// `None` removes the key.
+    pub value: Option<Value>,
+}
+
+/// The document's operations with the path from the document's root: `prefix` leads
+/// from the document to the object (`items/3` in a `List`).
+pub fn edits_of(prefix: &[String], ops: &[PatchOperation]) -> Option<Vec<Edit>> {
+    ops.iter()
+        .map(|op| {
+            let (path, value) = match op {
+                PatchOperation::Add(add) => (&add.path, Some(add.value.clone())),
+                PatchOperation::Remove(remove) => (&remove.path, None),
+                _ => return None,
+            };
+            let mut full = prefix.to_vec();
+            full.extend(path.tokens().map(|t| t.decoded().into_owned()));
+            Some(Edit { path: full, value })
+        })
+        .collect()
+}
+
+/// `region` (one document's text) with `edits` made in place, when it reads back as
+/// `expected`; `None` when the document must be written anew.
+pub fn apply(region: &str, edits: &[Edit], expected: &Value) -> Option<String> {
+    let mut text = region.to_string();
+    for edit in edits {
+        let pos = single_document(&text)?.1?;
+        text = apply_one(&text, &pos, edit)?;
+    }
+    let (value, _) = single_document(&text)?;
+    (value == *expected).then_some(text)
+}
+
+fn single_document(text: &str) -> Option<(Value, Option<Pos>)> {
+    let mut documents = yaml::parse(text).ok()?;
+    if documents.len() != 1 {
+        return None;
+    }
+    let document = documents.pop()?;
+    Some((document.value, document.pos))
+}
+
+fn apply_one(text: &str, root: &Pos, edit: &Edit) -> Option<String> {
+    let (key, parents) = edit.path.split_last()?;
+    let mut at = root;
+    for token in parents {
+        at = match at {
+            Pos::Mapping { entries, .. } => &entries.iter().find(|e| e.key == *token)?.value,
+            Pos::Sequence { items, .. } => items.get(token.parse::<usize>().ok()?)?,
+            Pos::Scalar(_) => return None,
+        };
+    }
+    let Pos::Mapping {
+        block: true,
+        entries,
+        ..
+    } = at
+    else {
+        return None;
+    };
+    let column = column_of(text, entries.first()?.key_start);
+    let existing = entries.iter().find(|e| e.key == *key);
+    let mut out = text.to_string();
+    match (&edit.value, existing) {
+        // A scalar replaced by a scalar: only the value's text changes.
+        (
+            Some(value),
+            Some(Entry {
+                value: Pos::Scalar(range),
+                ..
+            }),
+        ) if !value.is_object() && !value.is_array() => {
+            let rendered = serde_saphyr::to_string(value).ok()?;
+            let rendered = rendered.trim_end_matches('\n');
+            if rendered.contains('\n') {
+                return None;
+            }
+            out.replace_range(range.clone(), rendered);
+        }
+        (Some(value), Some(entry)) => {
+            let lines = entry_lines(text, entry)?;
+            out.replace_range(lines, &entry_text(key, value, column)?);
+        }
+        (Some(value), None) => {
+            let after = entry_lines(text, entries.last()?)?.end;
+            let mut insert = String::new();
+            if after == text.len() && !text.ends_with('\n') {
+                insert.push('\n');
+            }
+            insert.push_str(&entry_text(key, value, column)?);
+            out.insert_str(after, &insert);
+        }
+        (None, Some(entry)) if entries.len() > 1 => {
+            out.replace_range(entry_lines(text, entry)?, "");
+        }
+        (None, _) => return None,
+    }
+    Some(out)
+}
+
+/// The column of the key at byte `at`.
+fn column_of(text: &str, at: usize) -> usize {
+    at - line_start(text, at)
+}
+
+fn line_start(text: &str, at: usize) -> usize {
+    text[..at].rfind('\n').map_or(0, |i| i + 1)
+}
+
+/// The whole lines an entry occupies, up to and including the newline after its value
+/// (and any comment on that line). `None` when something else shares its first line
+/// (`- name: x`).
+fn entry_lines(text: &str, entry: &Entry) -> Option<std::ops::Range<usize>> {
+    let start = line_start(text, entry.key_start);
+    if !text[start..entry.key_start].bytes().all(|b| b == b' ') {
+        return None;
+    }
+    let end = entry.value.end().max(entry.key_start);
+    let end = if end > 0 && text.as_bytes().get(end - 1) == Some(&b'\n') {
+        end
+    } else {
+        text[end..].find('\n').map_or(text.len(), |i| end + i + 1)
+    };
+    Some(start..end)
+}
+
+/// `key: value` as block YAML, every line indented by `column`.
+fn entry_text(key: &str, value: &Value, column: usize) -> Option<String> {
+    let rendered = serde_saphyr::to_string(&json!({ key: value })).ok()?;
+    let indent = " ".repeat(column);
+    let mut out = String::new();
+    for line in rendered.lines() {
+        if !line.is_empty() {
+            out.push_str(&indent);
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edit(path: &str, value: Option<Value>) -> Edit {
+        Edit {
+            path: path.split('/').map(str::to_string).collect(),
+            value,
+        }
+    }
+
+    #[test]
+    fn keys_are_added_replaced_and_removed_in_place() {
+        let text = "# pod\nspec:\n  terminationGracePeriodSeconds: 30 # keep me\n  containers:\n  - name: app   # the app\n    image: shop/app:1\n    ports: [{containerPort: 80}]\n  volumes: []\n";
+        let edits = [
+            edit("spec/terminationGracePeriodSeconds", Some(json!(40))),
+            edit(
+                "spec/containers/0/lifecycle",
+                Some(json!({"preStop": {"sleep": {"seconds": 10}}})),
+            ),
+        ];
+        let mut expected = yaml::parse(text).unwrap()[0].value.clone();
+        expected["spec"]["terminationGracePeriodSeconds"] = json!(40);
+        expected["spec"]["containers"][0]["lifecycle"] =
+            json!({"preStop": {"sleep": {"seconds": 10}}});
+        let out = apply(text, &edits, &expected).expect("edited in place");
+        assert_eq!(
+            out,
+            "# pod\nspec:\n  terminationGracePeriodSeconds: 40 # keep me\n  containers:\n  - name: app   # the app\n    image: shop/app:1\n    ports: [{containerPort: 80}]\n    lifecycle:\n      preStop:\n        sleep:\n          seconds: 10\n  volumes: []\n"
+        );
+
+        let removed = apply(
+            &out,
+            &[edit("spec/containers/0/lifecycle", None)],
+            &yaml::parse(text).unwrap()[0].value.clone().tap(|v| {
+                v["spec"]["terminationGracePeriodSeconds"] = json!(40);
+            }),
+        );
+        assert_eq!(
+            removed.as_deref(),
+            Some(
+                "# pod\nspec:\n  terminationGracePeriodSeconds: 40 # keep me\n  containers:\n  - name: app   # the app\n    image: shop/app:1\n    ports: [{containerPort: 80}]\n  volumes: []\n"
+            )
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_done_in_place_is_refused() {
+        let text = "spec: {containers: []}\n";
+        let expected = json!({"spec": {"containers": [], "x": 1}});
+        assert_eq!(
+            apply(text, &[edit("spec/x", Some(json!(1)))], &expected),
+            None
+        );
+    }
+
+    trait Tap: Sized {
+        fn tap(self, f: impl FnOnce(&mut Self)) -> Self;
+    }
+    impl Tap for Value {
+        fn tap(mut self, f: impl FnOnce(&mut Self)) -> Self {
+            f(&mut self);
+            self
+        }
+    }
+}

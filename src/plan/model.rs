@@ -1,0 +1,247 @@
+//! The plan's inputs (settings, environment, a pod's containers) and outputs (per-container
+//! outcomes, grace, the decision).
+
+use std::fmt::{self, Write as _};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::annotations::Annotations;
+use super::role::{Role, RolePatterns};
+use super::warning::Warning;
+
+/// Kubernetes' default `terminationGracePeriodSeconds`.
+pub const DEFAULT_GRACE_SECONDS: i64 = 30;
+
+/// How a `preStop` delay is written into a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HookAction {
+    /// `lifecycle.preStop.sleep.seconds`: native, needs no binary in the image.
+    Sleep,
+    /// `lifecycle.preStop.exec.command: ["sleep", "N"]`: works on any kubelet with `sleep`.
+    Exec,
+}
+
+impl HookAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookAction::Sleep => "sleep",
+            HookAction::Exec => "exec",
+        }
+    }
+}
+
+/// The action setting of the server or a pod: `auto` defers to what the cluster allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ActionSetting {
+    #[default]
+    Auto,
+    Fixed(HookAction),
+}
+
+impl FromStr for ActionSetting {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim_ascii() {
+            "auto" => Ok(ActionSetting::Auto),
+            "sleep" => Ok(ActionSetting::Fixed(HookAction::Sleep)),
+            "exec" => Ok(ActionSetting::Fixed(HookAction::Exec)),
+            other => Err(format!("{other:?} is not one of auto, sleep, exec")),
+        }
+    }
+}
+
+impl fmt::Display for ActionSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ActionSetting::Auto => f.write_str("auto"),
+            ActionSetting::Fixed(action) => f.write_str(action.as_str()),
+        }
+    }
+}
+
+/// The server's planning settings. Durations are whole seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub default_sleep: u64,
+    pub default_stagger: u64,
+    /// Caps `sleep` and `stagger` annotations.
+    pub max_sleep: u64,
+    /// Caps `shutdown` annotations.
+    pub max_grace: u64,
+    /// A plan whose grace period is above this earns a warning: whatever stops the node
+    /// (the cluster autoscaler waits 10 minutes by default) may not wait that long.
+    pub warn_grace_above: u64,
+    pub action: ActionSetting,
+    pub patterns: RolePatterns,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            default_sleep: 10,
+            default_stagger: 5,
+            max_sleep: 300,
+            max_grace: 3600,
+            warn_grace_above: 600,
+            action: ActionSetting::Auto,
+            patterns: RolePatterns::default(),
+        }
+    }
+}
+
+/// What the cluster tells the plan: namespace defaults and what `auto` means today.
+#[derive(Debug, Clone, Copy)]
+pub struct Environment<'a> {
+    pub namespace: Option<&'a Annotations>,
+    pub auto_action: HookAction,
+    /// Why `auto` means `auto_action`, for the warning an `exec` choice earns.
+    pub auto_reason: &'a str,
+}
+
+impl Default for Environment<'_> {
+    fn default() -> Self {
+        Environment {
+            namespace: None,
+            auto_action: HookAction::Sleep,
+            auto_reason: "",
+        }
+    }
+}
+
+/// One regular container, as the plan needs to see it.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerInput<'a> {
+    pub name: &'a str,
+    pub image: Option<&'a str>,
+    /// A `preStop` hook the user wrote (one lameduck injected earlier does not count).
+    pub has_own_pre_stop: bool,
+}
+
+/// A pod (or pod template) as the plan needs to see it.
+#[derive(Debug, Clone, Copy)]
+pub struct PodInput<'a> {
+    pub annotations: &'a Annotations,
+    pub containers: &'a [ContainerInput<'a>],
+    /// Names of `initContainers` with `restartPolicy: Always`.
+    pub native_sidecars: &'a [&'a str],
+    pub restart_policy: Option<&'a str>,
+    /// The grace period the user asked for, before any earlier lameduck pass.
+    pub submitted_grace: Option<i64>,
+    /// `spec.os.name: windows` or node selector `kubernetes.io/os: windows`: no `sleep`
+    /// binary to exec.
+    pub windows: bool,
+}
+
+/// The per-pod budgets, after annotations and caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Budgets {
+    pub sleep: u64,
+    pub shutdown: u64,
+    pub stagger: u64,
+}
+
+/// What happens to one container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerOutcome {
+    /// Gets a `preStop` of `sleep` seconds, then has `budget` seconds after SIGTERM.
+    Inject { sleep: u64, budget: u64 },
+    /// Has its own `preStop`; left alone.
+    OwnHook,
+    /// Role `skip`; left alone.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerPlan {
+    pub role: Role,
+    pub outcome: ContainerOutcome,
+}
+
+impl ContainerPlan {
+    pub fn injected(&self) -> Option<(u64, u64)> {
+        match self.outcome {
+            ContainerOutcome::Inject { sleep, budget } => Some((sleep, budget)),
+            _ => None,
+        }
+    }
+}
+
+/// A pod's shutdown plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub action: HookAction,
+    pub budgets: Budgets,
+    /// One entry per input container, in the same order.
+    pub containers: Vec<ContainerPlan>,
+    /// The grace period the pod must have: never below the submitted one. `None` when
+    /// nothing is injected, so the grace period is left as the user wrote it.
+    pub grace: Option<i64>,
+}
+
+impl Plan {
+    /// A one-line summary for audit annotations and debug logs.
+    pub fn summary(&self, pod: &PodInput) -> String {
+        let mut text = String::new();
+        for (input, plan) in pod.containers.iter().zip(&self.containers) {
+            let _ = match plan.outcome {
+                ContainerOutcome::Inject { sleep, budget } => write!(
+                    text,
+                    "{}={} sleep {}s then {}s; ",
+                    input.name, plan.role, sleep, budget
+                ),
+                ContainerOutcome::OwnHook => write!(text, "{}=own preStop; ", input.name),
+                ContainerOutcome::Skipped => write!(text, "{}=skip; ", input.name),
+            };
+        }
+        for name in pod.native_sidecars {
+            let _ = write!(text, "{name}=native sidecar; ");
+        }
+        match self.grace {
+            Some(grace) => {
+                let _ = write!(text, "action {}; grace {grace}s", self.action.as_str());
+            }
+            None => text.push_str("nothing injected"),
+        }
+        text
+    }
+}
+
+/// Why a pod gets no plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// `lameduck.dev/inject: "false"`.
+    OptedOut,
+    /// `restartPolicy` is not `Always` and the pod did not opt in.
+    NotLongRunning,
+    /// A Windows pod on a cluster without the native sleep action: an exec hook would
+    /// find no `sleep` binary.
+    WindowsWithoutSleepAction,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::OptedOut => "opted out",
+            SkipReason::NotLongRunning => "restartPolicy is not Always",
+            SkipReason::WindowsWithoutSleepAction => {
+                "Windows pod and the cluster has no native sleep action"
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Skip(SkipReason),
+    Plan(Plan),
+}
+
+/// The plan and everything a person should be told about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub decision: Decision,
+    pub warnings: Vec<Warning>,
+}

@@ -215,6 +215,31 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever the text and the edits, reading and editing never panic, and an
+        /// edit that is made reads back as the expected value.
+        #[test]
+        fn any_text_any_edit_never_panics(
+            text in "([a-c]|: |- |\\n|  |#|\\{|\\}|\\[|\\]|, |&x|\\*x|<<|'|\"|\\||>|é)*",
+            path in proptest::collection::vec("[a-c]|0|1", 1..4),
+            remove in proptest::bool::ANY,
+        ) {
+            let edits = [Edit {
+                path,
+                value: (!remove).then(|| json!({"k": [1, "yes"]})),
+            }];
+            if let Ok(documents) = yaml::parse(&text) {
+                for document in documents {
+                    let region = &text[document.span.clone()];
+                    if let Some(edited) = apply(region, &edits, &document.value) {
+                        let again = yaml::parse(&edited).unwrap();
+                        proptest::prop_assert_eq!(&again[0].value, &document.value);
+                    }
+                }
+            }
+        }
+    }
+
     trait Tap: Sized {
         fn tap(self, f: impl FnOnce(&mut Self)) -> Self;
     }

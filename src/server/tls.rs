@@ -143,10 +143,6 @@ impl CertResolver {
         }
     }
 
-    pub fn current(&self) -> Arc<ServingCert> {
-        self.current.load_full()
-    }
-
     pub fn store(&self, cert: ServingCert) {
         self.current.store(Arc::new(cert));
     }

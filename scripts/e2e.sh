@@ -23,9 +23,12 @@ source "$repo/tests/e2e/lib.sh"
 node_script=$repo/tests/e2e/node/node.sh
 
 # The controllers pods and their owners need; nodeipam hands the node its pod range.
-controllers=deployment,replicaset,statefulset,daemonset,job,cronjob,namespace,serviceaccount
-controllers+=,serviceaccount-token,endpointslice,endpointslicemirroring,garbagecollector
-controllers+=,root-ca-cert-publisher,nodeipam,podgc,disruption
+controllers=deployment-controller,replicaset-controller,statefulset-controller
+controllers+=,daemonset-controller,job-controller,cronjob-controller,namespace-controller
+controllers+=,serviceaccount-controller,serviceaccount-token-controller,endpointslice-controller
+controllers+=,endpointslice-mirroring-controller,garbage-collector-controller
+controllers+=,root-ca-certificate-publisher-controller,node-ipam-controller
+controllers+=,pod-garbage-collector-controller,disruption-controller,clusterrole-aggregation-controller
 
 exports() {
   echo "export KUBECONFIG=$E2E_STATE/admin.kubeconfig"

@@ -63,10 +63,14 @@ lameduck_caught_up() {
   marker=sync-$(basename "$0" .sh | tr -c 'a-z0-9\n' '-')
   kubectl get namespace "$marker" >/dev/null 2>&1 || new_ns "$marker"
   kubectl label --overwrite namespace "$marker" lameduck.dev/inject=enabled >/dev/null
+  # A value below --max-sleep (else it is clamped) and different from the last one.
   sync_seq=$((sync_seq + 1))
-  value=$((1000 + RANDOM % 1000 + sync_seq))
+  value=$((100 + (sync_seq * 7 + RANDOM) % 150))
   kubectl annotate --overwrite namespace "$marker" "lameduck.dev/sleep=$value" >/dev/null
-  wait_until 60 "lameduck to see namespace changes" marker_has_sleep "$marker" "$value"
+  if ! wait_until 60 "lameduck to see namespace changes" marker_has_sleep "$marker" "$value"; then
+    fail "lameduck sees namespace changes through its watch" "namespace $marker annotated sleep=$value, not seen in 60s"
+    return 1
+  fi
 }
 marker_has_sleep() {
   [[ $(pod_json "$1" marker --dry-run=server | jq -r '.spec.containers[0].lifecycle.preStop.sleep.seconds // .spec.containers[0].lifecycle.preStop.exec.command[1] // empty') == "$2" ]]

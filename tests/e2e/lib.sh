@@ -120,15 +120,19 @@ lameduck_configure_on_host() {
 
   admin_kubectl create namespace "$E2E_LAMEDUCK_NS" --dry-run=client -o yaml | admin_kubectl apply -f - >/dev/null
   # The chart's helm-mode Secrets come with webhook.yaml; they are applied as rendered
-  # (unused on the host) so that the MutatingWebhookConfiguration is exactly the chart's.
-  admin_kubectl apply --server-side --force-conflicts --field-manager=e2e -f "$rendered/objects.yaml" >/dev/null
-  local mwc
-  mwc=$(admin_kubectl get mutatingwebhookconfiguration -l "app.kubernetes.io/instance=$E2E_RELEASE" -o name)
-  [[ -n $mwc ]] || { e2e_log "the chart rendered no MutatingWebhookConfiguration"; return 1; }
-  admin_kubectl patch "$mwc" --type=json -p "[
-    {\"op\":\"replace\",\"path\":\"/webhooks/0/clientConfig\",\"value\":{
-      \"url\":\"https://127.0.0.1:$E2E_LAMEDUCK_PORT/mutate\",
-      \"caBundle\":\"$(base64 -w0 "$E2E_STATE/pki/lameduck-ca.crt")\"}}]" >/dev/null
+  # (unused on the host) so that the MutatingWebhookConfiguration is exactly the chart's,
+  # but for clientConfig: the host's URL and the CA of the certificate lameduck serves.
+  local ca
+  ca=$(base64 -w0 "$E2E_STATE/pki/lameduck-ca.crt")
+  admin_kubectl create --dry-run=client -o json -f "$rendered/objects.yaml" |
+    jq --arg url "https://127.0.0.1:$E2E_LAMEDUCK_PORT/mutate" --arg ca "$ca" '
+      (if .kind == "List" then . else {apiVersion: "v1", kind: "List", items: [.]} end)
+      | .items |= map(if .kind == "MutatingWebhookConfiguration"
+          then .webhooks |= map(.clientConfig = {url: $url, caBundle: $ca}) else . end)' \
+      >"$rendered/objects.json"
+  grep -q '"MutatingWebhookConfiguration"' "$rendered/objects.json" ||
+    { e2e_log "the chart rendered no MutatingWebhookConfiguration"; return 1; }
+  admin_kubectl apply --server-side --force-conflicts --field-manager=e2e -f "$rendered/objects.json" >/dev/null || return 1
 
   # The Deployment's args, as the API server would store them (kubectl parses the YAML).
   local serve_args=()

@@ -44,7 +44,7 @@ rm -f "$err"
 # A node the DaemonSet can place a pod on, which nothing else may use.
 kubectl create -f - >/dev/null <<EOF
 {"apiVersion":"v1","kind":"Node","metadata":{"name":"$fake_node","labels":{"e2e.lameduck.dev/fake":"true"}},
- "spec":{"unschedulable":true,"taints":[{"key":"e2e.lameduck.dev/fake","effect":"NoSchedule"}]}}
+ "spec":{"taints":[{"key":"e2e.lameduck.dev/fake","effect":"NoSchedule"}]}}
 EOF
 template() { # template LABEL [RESTART-POLICY] [ANNOTATIONS]
   echo "{\"metadata\":{\"labels\":{\"app\":\"$1\"},\"annotations\":${3:-"{}"}},\"spec\":{\"restartPolicy\":\"${2:-Always}\",\"containers\":[$(c app)]}}"
@@ -68,7 +68,7 @@ kubectl -n s3 create job cron-now --from=cronjob/cron >/dev/null
 for app in job cron sts ds; do
   if wait_until 90 "a pod of $app" bash -c "[[ -n \$(kubectl -n s3 get pods -l app=$app -o name) ]]"; then
     pod=$(kubectl -n s3 get pods -l "app=$app" -o json | jq '.items[0]')
-    expect "$app: the controller's pod is stored with the plan" "$(prestop_of "$pod" app)/$(status_of "$pod" | cut -c1-11)" 'sleep 10/{"graceSet"'
+    expect "$app: the controller's pod is stored with the plan" "$(prestop_of "$pod" app)/$(status_of "$pod" | jq -c .preStop.app)" 'sleep 10/{"action":"sleep","seconds":10}'
   else
     fail "$app: the controller's pod is stored with the plan" "no pod within 90s"
   fi

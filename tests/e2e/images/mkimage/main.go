@@ -8,7 +8,7 @@
 //	mkimage -o out.tar -t NAME:TAG [-add SRC:DST]... [-dir DST[:MODE]]... [-entrypoint JSON] [-cmd JSON] [-user U] [-env K=V]...
 //
 // The Dockerfile reader knows the instructions a `FROM scratch` image uses (ARG, FROM
-// scratch, COPY, USER, ENTRYPOINT, CMD, LABEL, EXPOSE, ENV, WORKDIR) and refuses any
+// scratch, COPY, USER, ENTRYPOINT, CMD, LABEL, EXPOSE, ENV, WORKDIR, STOPSIGNAL) and refuses any
 // other, so an image that needs a real builder fails loudly instead of being built wrong.
 // The output is deterministic: same inputs, same bytes.
 package main
@@ -51,6 +51,7 @@ type imageConfig struct {
 	WorkingDir   string              `json:"WorkingDir,omitempty"`
 	Labels       map[string]string   `json:"Labels,omitempty"`
 	ExposedPorts map[string]struct{} `json:"ExposedPorts,omitempty"`
+	StopSignal   string              `json:"StopSignal,omitempty"`
 }
 
 type image struct {
@@ -74,6 +75,7 @@ func run() error {
 	entrypoint := flag.String("entrypoint", "", "entrypoint as a JSON array")
 	cmd := flag.String("cmd", "", "cmd as a JSON array")
 	user := flag.String("user", "", "user[:group]")
+	stopSignal := flag.String("stop-signal", "", "signal that stops the container (e.g. SIGQUIT)")
 	flag.Var(&adds, "add", "SRC:DST, a host file copied into the image (repeatable)")
 	flag.Var(&dirs, "dir", "DST[:OCTAL-MODE], an empty directory in the image (repeatable)")
 	flag.Var(&envs, "env", "K=V (repeatable)")
@@ -127,6 +129,9 @@ func run() error {
 	}
 	if *user != "" {
 		img.config.User = *user
+	}
+	if *stopSignal != "" {
+		img.config.StopSignal = *stopSignal
 	}
 	return img.write(*out, *tag)
 }
@@ -243,6 +248,8 @@ func (img *image) readDockerfile(name, context string, args map[string]string) e
 			} else {
 				img.config.Entrypoint = words
 			}
+		case "STOPSIGNAL":
+			img.config.StopSignal = expand(rest)
 		case "EXPOSE":
 			if img.config.ExposedPorts == nil {
 				img.config.ExposedPorts = map[string]struct{}{}

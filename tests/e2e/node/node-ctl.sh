@@ -36,7 +36,10 @@ BRIDGE=${E2E_NODE_BRIDGE:-ldk0}
 DEAD_PORT=${E2E_NODE_DEAD_PORT:-9}
 N=$E2E_STATE/node
 CNI_BIN=${E2E_CNI_BIN:-/usr/lib/cni}
-PACKAGES=(containerd runc containernetworking-plugins iptables conntrack nginx)
+PACKAGES=(containerd runc containernetworking-plugins iptables conntrack nginx jq)
+# What the kubelet and kube-proxy change for themselves; down puts the values back.
+SAVED_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys
+  kernel/keys/root_maxbytes net/ipv4/conf/all/route_localnet net/bridge/bridge-nf-call-iptables)
 
 say() { printf 'e2e-node: %s\n' "$*" >&2; }
 die() {
@@ -333,6 +336,7 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
 serializeImagePulls: false
 maxPods: 110
+podLogsDir: $N/pod-logs
 EOF
   start_proc kubelet "$E2E_BIN/kubelet" --config="$N/kubelet.yaml" --kubeconfig="$N/kubelet.kubeconfig" \
     --root-dir="$N/kubelet" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
@@ -376,6 +380,10 @@ up() {
   facts >"$N/facts.txt"
   # Network namespaces that exist now are not ours: down removes only the newer ones.
   ls /run/netns 2>/dev/null >"$N/netns-before" || true
+  # The kubelet sets these kernel tunables for itself (protectKernelDefaults off): down
+  # puts the machine's values back.
+  local t
+  for t in "${SAVED_SYSCTLS[@]}"; do echo "$t $(cat "/proc/sys/$t")"; done >"$N/sysctl-before"
   network_up
   containerd_up
   import_images
@@ -432,6 +440,10 @@ down() {
   done
   "$E2E_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
   network_down
+  local key value
+  if [[ -f $N/sysctl-before ]]; then
+    while read -r key value; do echo "$value" >"/proc/sys/$key" 2>/dev/null || true; done <"$N/sysctl-before"
+  fi
   # Network namespaces the CRI made and did not get to remove.
   local ns
   for ns in $(ls /run/netns 2>/dev/null); do

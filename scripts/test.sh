@@ -41,4 +41,26 @@ fi
 step "container image: docker build, run, answer"
 scripts/docker-smoke.sh
 
+# A real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)
+# built from source on first use (~/.cache/lameduck-e2e), lameduck as its chart
+# configures it, and the scenarios in tests/e2e/scenarios. LAMEDUCK_E2E=0 skips it.
+if [ "${LAMEDUCK_E2E:-1}" != 0 ]; then
+  step "e2e: a real kube-apiserver calls lameduck (scripts/e2e.sh)"
+  for tool in go openssl curl jq setsid; do
+    command -v "$tool" >/dev/null || { echo "e2e needs $tool (.ci/run installs it)" >&2; exit 1; }
+  done
+  e2e_started=$SECONDS
+  tests/e2e/build.sh >/dev/null
+  echo "binaries ready after $((SECONDS - e2e_started))s"
+  # Down even when a scenario fails or this script is interrupted.
+  trap 'scripts/e2e.sh down' EXIT
+  # The debug build made above: no second, release, build of lameduck for this tier.
+  cargo build --locked --quiet
+  LAMEDUCK=$PWD/target/debug/lameduck scripts/e2e.sh up >/dev/null
+  scripts/e2e.sh test
+  scripts/e2e.sh down
+  trap - EXIT
+  echo "e2e tier took $((SECONDS - e2e_started))s"
+fi
+
 step "all checks passed"

@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# A real Kubernetes control plane on loopback with lameduck in it, and the scenarios that
+# run against it.
+#
+#   scripts/e2e.sh up      build what is missing, start etcd, kube-apiserver,
+#                          kube-controller-manager, kube-scheduler (and a node when
+#                          tests/e2e/node/node.sh says this machine can run one), then
+#                          lameduck as its chart configures it. Ends with two lines:
+#                            export KUBECONFIG=...   export PATH=...
+#                          so that  eval "$(scripts/e2e.sh up | grep ^export)"  works.
+#   scripts/e2e.sh test    run tests/e2e/scenarios/*.sh (bringing a cluster up if none)
+#   scripts/e2e.sh down    stop every process `up` started, by PID, and remove the state
+#
+# Everything lives in $E2E_STATE (default ~/.cache/lameduck-e2e/state); binaries in
+# $E2E_BIN (built by tests/e2e/build.sh). $E2E_STATE/env holds the variables other scripts
+# source. Environment: LAMEDUCK (the lameduck binary; default: cargo build --release),
+# E2E_NODE=0 to skip the node even where one could run.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export E2E_REPO=$repo
+# shellcheck source=tests/e2e/lib.sh
+source "$repo/tests/e2e/lib.sh"
+node_script=$repo/tests/e2e/node/node.sh
+
+# The controllers pods and their owners need; nodeipam hands the node its pod range.
+controllers=deployment,replicaset,statefulset,daemonset,job,cronjob,namespace,serviceaccount
+controllers+=,serviceaccount-token,endpointslice,endpointslicemirroring,garbagecollector
+controllers+=,root-ca-cert-publisher,nodeipam,podgc,disruption
+
+exports() {
+  echo "export KUBECONFIG=$E2E_STATE/admin.kubeconfig"
+  echo "export PATH=$E2E_STATE/path:\$PATH"
+}
+
+healthy() { [[ -f $E2E_STATE/env ]] && admin_kubectl get --raw /readyz >/dev/null 2>&1; }
+
+# --- certificates (openssl) ---------------------------------------------------------------
+
+# cert NAME CN [O] [SAN]: a key and a certificate signed by the cluster CA.
+cert() {
+  local name=$1 cn=$2 org=${3:-} san=${4:-} pki=$E2E_STATE/pki subj ext
+  subj="/CN=$cn${org:+/O=$org}"
+  openssl req -new -newkey rsa:2048 -nodes -keyout "$pki/$name.key" -subj "$subj" \
+    -out "$pki/$name.csr" 2>/dev/null
+  ext="basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=${san:+serverAuth,}clientAuth"
+  [[ -z $san ]] || ext+=$'\n'"subjectAltName=$san"
+  openssl x509 -req -in "$pki/$name.csr" -CA "$pki/${CA:-ca}.crt" -CAkey "$pki/${CA:-ca}.key" \
+    -CAcreateserial -days 30 -sha256 -extfile <(echo "$ext") -out "$pki/$name.crt" 2>/dev/null
+  rm -f "$pki/$name.csr"
+}
+
+ca() { # ca NAME CN
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$E2E_STATE/pki/$1.key" -subj "/CN=$2" \
+    -days 30 -sha256 -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature \
+    -out "$E2E_STATE/pki/$1.crt" 2>/dev/null
+}
+
+make_pki() {
+  local pki=$E2E_STATE/pki
+  mkdir -p "$pki"
+  ca ca e2e-cluster-ca
+  cert apiserver kube-apiserver "" \
+    "IP:127.0.0.1,IP:${E2E_SERVICE_CIDR%.0/*}.1,${E2E_APISERVER_EXTRA_SANS:+$E2E_APISERVER_EXTRA_SANS,}DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  cert admin e2e-admin system:masters
+  cert kube-controller-manager system:kube-controller-manager
+  cert kube-scheduler system:kube-scheduler
+  cert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters
+  openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+  # lameduck's serving certificate on the host, from its own CA (the webhook's caBundle).
+  ca lameduck-ca e2e-lameduck-ca
+  CA=lameduck-ca cert lameduck lameduck "" "IP:127.0.0.1,DNS:localhost"
+  CA=lameduck-ca cert webhook2 e2e-webhook2 "" "IP:127.0.0.1,DNS:localhost"
+}
+
+kubeconfig() { # kubeconfig NAME USER-CERT: a kubeconfig for a client certificate
+  local kc=$E2E_STATE/$1.kubeconfig k=("$E2E_BIN/kubectl" config --kubeconfig "$E2E_STATE/$1.kubeconfig")
+  rm -f "$kc"
+  "${k[@]}" set-cluster e2e --server="$E2E_APISERVER" --certificate-authority="$E2E_STATE/pki/ca.crt" --embed-certs=true >/dev/null
+  "${k[@]}" set-credentials "$2" --client-certificate="$E2E_STATE/pki/$2.crt" \
+    --client-key="$E2E_STATE/pki/$2.key" --embed-certs=true >/dev/null
+  "${k[@]}" set-context e2e --cluster=e2e --user="$2" >/dev/null
+  "${k[@]}" use-context e2e >/dev/null
+}
+
+write_env() {
+  cat >"$E2E_STATE/env" <<EOF
+# Written by scripts/e2e.sh up: the running cluster, for other scripts to source.
+E2E_REPO=$E2E_REPO
+E2E_STATE=$E2E_STATE
+E2E_BIN=$E2E_BIN
+E2E_CACHE=$E2E_CACHE
+E2E_APISERVER=$E2E_APISERVER
+E2E_APISERVER_PORT=$E2E_APISERVER_PORT
+E2E_CA_CRT=$E2E_STATE/pki/ca.crt
+E2E_CA_KEY=$E2E_STATE/pki/ca.key
+E2E_ADMIN_KUBECONFIG=$E2E_STATE/admin.kubeconfig
+E2E_SERVICE_CIDR=$E2E_SERVICE_CIDR
+E2E_POD_CIDR=$E2E_POD_CIDR
+E2E_RELEASE=$E2E_RELEASE
+E2E_LAMEDUCK_NS=$E2E_LAMEDUCK_NS
+E2E_LAMEDUCK=$E2E_LAMEDUCK
+E2E_LAMEDUCK_PORT=$E2E_LAMEDUCK_PORT
+E2E_LAMEDUCK_METRICS_PORT=$E2E_LAMEDUCK_METRICS_PORT
+E2E_LAMEDUCK_CA_CRT=$E2E_STATE/pki/lameduck-ca.crt
+E2E_WEBHOOK2_PORT=$E2E_WEBHOOK2_PORT
+E2E_NODE=${E2E_NODE:-0}
+EOF
+}
+
+# --- up / down ------------------------------------------------------------------------------
+
+up() {
+  if healthy; then
+    e2e_log "already up (state in $E2E_STATE)"
+    exports
+    return 0
+  fi
+  if [[ -e $E2E_STATE ]]; then
+    e2e_log "stale state in $E2E_STATE: taking it down first"
+    down
+  fi
+  local started=$SECONDS
+  "$repo/tests/e2e/build.sh" >/dev/null
+  if [[ -z ${LAMEDUCK:-} ]]; then
+    (cd "$repo" && cargo build --release --locked --quiet)
+    LAMEDUCK=$repo/target/release/lameduck
+  fi
+  E2E_LAMEDUCK=$(cd "$(dirname "$LAMEDUCK")" && pwd)/$(basename "$LAMEDUCK")
+  E2E_APISERVER=https://127.0.0.1:$E2E_APISERVER_PORT
+  export E2E_APISERVER E2E_LAMEDUCK E2E_CA_CRT=$E2E_STATE/pki/ca.crt
+
+  local want_node=0
+  if [[ ${E2E_NODE:-} != 0 && -f $node_script ]]; then
+    # shellcheck source=/dev/null
+    source "$node_script"
+    if node_preflight; then want_node=1; else e2e_log "no node on this machine: lameduck runs on the host"; fi
+  fi
+
+  mkdir -p "$E2E_STATE"/{pki,logs,pids,path,etcd}
+  ln -sf "$E2E_BIN/kubectl" "$E2E_BIN/helm" "$E2E_STATE/path/"
+  make_pki
+  local pki=$E2E_STATE/pki
+
+  e2e_log "etcd"
+  start_proc etcd "$E2E_BIN/etcd" --name e2e --data-dir "$E2E_STATE/etcd" \
+    --listen-client-urls "http://127.0.0.1:$E2E_ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$E2E_ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$E2E_ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$E2E_ETCD_PEER_PORT" \
+    --initial-cluster "e2e=http://127.0.0.1:$E2E_ETCD_PEER_PORT" --listen-metrics-urls "" \
+    --unsafe-no-fsync --quota-backend-bytes=4294967296 --log-level=warn
+  wait_until 60 "etcd" curl -fsS "http://127.0.0.1:$E2E_ETCD_PORT/health" || fail_up etcd
+
+  e2e_log "kube-apiserver"
+  # Without a node the Service `kubernetes` has no address to point at (a loopback one
+  # is refused), so its endpoints are left alone; node.sh may set a reachable one.
+  # shellcheck disable=SC2206 # node.sh passes extra flags as one space-separated string
+  local apiserver_extra=(${E2E_APISERVER_EXTRA_ARGS:---endpoint-reconciler-type=none})
+  start_proc kube-apiserver "$E2E_BIN/kube-apiserver" \
+    --etcd-servers="http://127.0.0.1:$E2E_ETCD_PORT" \
+    --bind-address="${E2E_APISERVER_BIND:-127.0.0.1}" --secure-port="$E2E_APISERVER_PORT" \
+    --advertise-address="${E2E_APISERVER_ADVERTISE:-127.0.0.1}" \
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+    --client-ca-file="$pki/ca.crt" \
+    --authorization-mode=Node,RBAC \
+    --enable-admission-plugins=NodeRestriction,MutatingAdmissionWebhook,ValidatingAdmissionWebhook \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+    --service-cluster-ip-range="$E2E_SERVICE_CIDR" --allow-privileged=true \
+    --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+    --profiling=false "${apiserver_extra[@]}"
+  kubeconfig admin admin
+  wait_until 120 "kube-apiserver /readyz" admin_kubectl get --raw /readyz || fail_up kube-apiserver
+
+  e2e_log "kube-controller-manager, kube-scheduler"
+  kubeconfig kube-controller-manager kube-controller-manager
+  kubeconfig kube-scheduler kube-scheduler
+  start_proc kube-controller-manager "$E2E_BIN/kube-controller-manager" \
+    --kubeconfig="$E2E_STATE/kube-controller-manager.kubeconfig" \
+    --authentication-kubeconfig="$E2E_STATE/kube-controller-manager.kubeconfig" \
+    --authorization-kubeconfig="$E2E_STATE/kube-controller-manager.kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port="$E2E_KCM_PORT" --leader-elect=false \
+    --controllers="$controllers" --use-service-account-credentials=true \
+    --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
+    --cluster-cidr="$E2E_POD_CIDR" --allocate-node-cidrs=true --node-cidr-mask-size=24 \
+    --service-cluster-ip-range="$E2E_SERVICE_CIDR" --profiling=false \
+    ${E2E_KCM_EXTRA_ARGS:+$E2E_KCM_EXTRA_ARGS}
+  start_proc kube-scheduler "$E2E_BIN/kube-scheduler" \
+    --kubeconfig="$E2E_STATE/kube-scheduler.kubeconfig" \
+    --authentication-kubeconfig="$E2E_STATE/kube-scheduler.kubeconfig" \
+    --authorization-kubeconfig="$E2E_STATE/kube-scheduler.kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port="$E2E_SCHEDULER_PORT" --leader-elect=false --profiling=false
+  wait_until 120 "kube-controller-manager /healthz" curl -fsSk "https://127.0.0.1:$E2E_KCM_PORT/healthz" ||
+    fail_up kube-controller-manager
+  wait_until 120 "kube-scheduler /healthz" curl -fsSk "https://127.0.0.1:$E2E_SCHEDULER_PORT/healthz" ||
+    fail_up kube-scheduler
+  # Pods need their namespace's ServiceAccount: proof the controllers work.
+  wait_until 120 "the default ServiceAccount" admin_kubectl -n default get serviceaccount default ||
+    fail_up kube-controller-manager
+
+  E2E_NODE=0
+  write_env
+  if ((want_node)); then
+    e2e_log "node"
+    if node_up; then
+      E2E_NODE=1
+      write_env
+    else
+      e2e_log "node_up failed: see $E2E_STATE/logs; lameduck runs on the host"
+      node_down || true
+    fi
+  fi
+
+  e2e_log "lameduck ($([[ $E2E_NODE == 1 ]] && echo "in the cluster, helm install" || echo "on the host"))"
+  lameduck_configure "" || fail_up lameduck
+  e2e_log "up in $((SECONDS - started))s; state in $E2E_STATE"
+  exports
+}
+
+fail_up() {
+  e2e_log "$1 did not come up; last lines of its log:"
+  tail -n 30 "$E2E_STATE/logs/$1.log" >&2 || true
+  e2e_log "taking the cluster down"
+  down
+  exit 1
+}
+
+down() {
+  if [[ ! -e $E2E_STATE ]]; then
+    e2e_log "nothing to take down"
+    return 0
+  fi
+  if [[ -f $E2E_STATE/env ]]; then
+    set -a
+    # shellcheck source=/dev/null
+    source "$E2E_STATE/env"
+    set +a
+  fi
+  if [[ ${E2E_NODE:-0} == 1 && -f $node_script ]]; then
+    # shellcheck source=/dev/null
+    source "$node_script"
+    node_down || e2e_log "node_down failed"
+  fi
+  local name
+  for name in lameduck e2e-webhook2 kube-scheduler kube-controller-manager kube-apiserver etcd; do
+    stop_proc "$name"
+  done
+  # Whatever else was started through start_proc (scenarios, node pieces).
+  for name in "$E2E_STATE"/pids/*; do
+    [[ -e $name ]] && stop_proc "$(basename "$name")"
+  done
+  rm -rf "$E2E_STATE"
+  e2e_log "down"
+}
+
+# --- test ---------------------------------------------------------------------------------
+
+run_tests() {
+  healthy || up >/dev/null
+  set -a
+  # shellcheck source=/dev/null
+  source "$E2E_STATE/env"
+  set +a
+  export KUBECONFIG=$E2E_STATE/admin.kubeconfig PATH=$E2E_STATE/path:$PATH
+  local passed=0 failed=0 script rc out started
+  for script in "$repo"/tests/e2e/scenarios/*.sh; do
+    [[ -x $script ]] || continue
+    [[ -z ${E2E_ONLY:-} || $(basename "$script") == *"$E2E_ONLY"* ]] || continue
+    printf '== %s\n' "$(basename "$script")"
+    started=$SECONDS
+    out=$(mktemp)
+    rc=0
+    "$script" 2>"$out.err" | tee "$out" || rc=$?
+    passed=$((passed + $(grep -c '^ok ' "$out" || true)))
+    failed=$((failed + $(grep -c '^FAIL ' "$out" || true)))
+    if ((rc != 0)) && ! grep -q '^FAIL ' "$out"; then
+      echo "FAIL $(basename "$script"): exited $rc without naming a failed check"
+      failed=$((failed + 1))
+    fi
+    if ((rc != 0)); then
+      echo "   stderr of $(basename "$script") (last 40 lines):"
+      tail -n 40 "$out.err" | sed 's/^/   | /'
+    fi
+    printf '   (%ss)\n' "$((SECONDS - started))"
+    rm -f "$out" "$out.err"
+  done
+  echo "$passed passed, $failed failed"
+  ((failed == 0))
+}
+
+case ${1:-} in
+  up) up ;;
+  down) down ;;
+  test) run_tests ;;
+  env) cat "$E2E_STATE/env" ;;
+  *)
+    echo "usage: scripts/e2e.sh up | test | down" >&2
+    exit 2
+    ;;
+esac

@@ -44,6 +44,9 @@ SAVED_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on
 say() { printf 'e2e-node: %s\n' "$*" >&2; }
 die() {
   say "$*"
+  # A node that passed preflight and then failed must not pass for "no node here":
+  # scenario 50 reads this.
+  [[ ${MODE:-} != up ]] || echo "node_up failed: $*" >"$E2E_STATE/node-result"
   exit 1
 }
 
@@ -376,6 +379,7 @@ node_ready() {
 
 up() {
   [[ -f $E2E_STATE/env ]] || die "no control plane ($E2E_STATE/env missing): scripts/e2e.sh up"
+  echo "node_up failed: see $E2E_STATE/logs" >"$E2E_STATE/node-result"
   mkdir -p "$N"
   facts >"$N/facts.txt"
   # Network namespaces that exist now are not ours: down removes only the newer ones.
@@ -401,6 +405,7 @@ up() {
   [[ $cidr == "$NODE_SUBNET" ]] || die "the node got podCIDR $cidr; the bridge serves $NODE_SUBNET"
   wait_until 60 "kube-proxy /healthz" curl -fsS http://127.0.0.1:10256/healthz ||
     die "kube-proxy is not healthy: $(tail -5 "$E2E_STATE/logs/kube-proxy.log")"
+  echo "ready" >"$E2E_STATE/node-result"
   say "node $NODE_NAME Ready ($(admin_kubectl get node "$NODE_NAME" -o jsonpath='{.status.nodeInfo.kubeletVersion}'), podCIDR $cidr)"
 }
 
@@ -466,6 +471,7 @@ images() {
   import_images
 }
 
+MODE=${1:-}
 case ${1:-} in
   preflight) preflight ;;
   up) up ;;

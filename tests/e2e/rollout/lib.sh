@@ -11,6 +11,11 @@ ROLLOUT_ROUNDS=${ROLLOUT_ROUNDS:-3}
 
 # skip_without_node: these scenarios need pods that run.
 skip_without_node() {
+  if [[ ${E2E_NODE:-0} != 1 && -f $E2E_STATE/node-result ]]; then
+    # Preflight said yes, then node_up failed: that is a failure, not a machine without nodes.
+    fail "$(basename "$0"): the node came up" "$(cat "$E2E_STATE/node-result")"
+    finish
+  fi
   if [[ ${E2E_NODE:-0} != 1 ]]; then
     echo "skip $(basename "$0"): no node in this cluster (tests/e2e/node/node.sh preflight said no)"
     exit 0

@@ -400,6 +400,10 @@ up() {
     tail -20 "$E2E_STATE/logs/kubelet.log" >&2
     die "node $NODE_NAME did not become Ready"
   }
+  # The kubelet registers with the not-ready taint; the node lifecycle controller lifts
+  # it once the node is Ready. Lift it here too, for a controller-manager without that
+  # controller (nothing re-adds it but that controller).
+  admin_kubectl taint node "$NODE_NAME" node.kubernetes.io/not-ready:NoSchedule- >/dev/null 2>&1 || true
   local cidr
   cidr=$(admin_kubectl get node "$NODE_NAME" -o jsonpath='{.spec.podCIDR}')
   [[ $cidr == "$NODE_SUBNET" ]] || die "the node got podCIDR $cidr; the bridge serves $NODE_SUBNET"

@@ -34,7 +34,7 @@ JSON
 }
 old_gone() {
   [[ $(kubectl -n "$ns" get pods -l "$selector" -o json |
-    jq '[.items[] | select(.metadata.deletionTimestamp == null)] | length == (.items | length)') == true &&
+    jq '(.items | length) as $n | [.items[] | select(.metadata.deletionTimestamp == null)] | length == $n') == true &&
     $(kubectl -n "$ns" get pods -l "$selector" -o name | wc -l) -eq $replicas ]]
 }
 kubectl -n "$ns" rollout restart "deployment/$deploy" >/dev/null
@@ -44,6 +44,8 @@ rollout=$!
 created=0
 while kill -0 "$rollout" 2>/dev/null; do
   pod "p$created" | kubectl -n s53-pods create -f - >/dev/null && created=$((created + 1))
+  # Pacing (about 4 pods a second), not waiting for anything.
+  sleep 0.25
 done
 wait "$rollout" || fail "lameduck's rollout completes" "rollout status or old pods timed out"
 

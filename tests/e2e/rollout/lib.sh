@@ -138,11 +138,13 @@ failure_kinds() {
 # $RESULTS_MD.
 results_table() {
   [[ -s $RESULTS_JSON ]] || return 0
-  local s without with rw rf rs ww wf ws
+  local s without with rw rf rs ww wf ws scenarios
+  # One name a line: scenario names have spaces.
+  mapfile -t scenarios < <(jq -rs '[.[].scenario] | unique | .[]' "$RESULTS_JSON")
   {
     echo "| scenario | requests (without / with) | failed without | failed with | rollout seconds without | rollout seconds with |"
     echo "|---|---|---|---|---|---|"
-    for s in $(jq -rs '[.[].scenario] | unique | .[]' "$RESULTS_JSON"); do
+    for s in "${scenarios[@]}"; do
       read -r rw rf rs <<<"$(totals "$s" without)"
       read -r ww wf ws <<<"$(totals "$s" with)"
       without=$(failure_kinds "$s" without)

@@ -1,0 +1,3 @@
+module lameduck.dev/e2e/demo
+
+go 1.26

@@ -1,0 +1,79 @@
+// lameduck-demo: the app the e2e rollout measures. It behaves like most web frameworks:
+// on SIGTERM it stops accepting connections at once and exits when the requests in
+// flight are done. That is exactly the behaviour that drops requests during a rolling
+// update when nothing delays the SIGTERM: endpoints and iptables rules still point at a
+// listener that is already closed.
+//
+//	GET /           200 "ok <hostname>"
+//	GET /healthz    200 (readiness)
+//	GET /work?ms=N  200 after N milliseconds (a slow request)
+//
+// Flags: --listen (default :8080), --on-sigterm=drain|exit (exit: stop at once, even with
+// requests in flight).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func main() {
+	listen := flag.String("listen", ":8080", "address to serve HTTP on")
+	onSigterm := flag.String("on-sigterm", "drain", "drain: stop accepting, exit after in-flight requests; exit: exit at once")
+	flag.Parse()
+	if *onSigterm != "drain" && *onSigterm != "exit" {
+		log.Fatalf("--on-sigterm=%q: want drain or exit", *onSigterm)
+	}
+	host, _ := os.Hostname()
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "ok %s\n", host)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /work", func(w http.ResponseWriter, r *http.Request) {
+		ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
+		if err != nil || ms < 0 || ms > 600_000 {
+			http.Error(w, "ms: want 0..600000", http.StatusBadRequest)
+			return
+		}
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+			fmt.Fprintf(w, "worked %dms on %s\n", ms, host)
+		case <-r.Context().Done():
+		}
+	})
+	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
+	done := make(chan struct{})
+	go func() {
+		sig := <-term
+		log.Printf("%s: on-sigterm=%s", sig, *onSigterm)
+		if *onSigterm == "exit" {
+			os.Exit(0)
+		}
+		// Shutdown closes the listener now and waits for active requests.
+		if err := srv.Shutdown(context.Background()); err != nil {
+			log.Printf("shutdown: %v", err)
+		}
+		close(done)
+	}()
+	log.Printf("serving on %s", *listen)
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		log.Fatal(err)
+	}
+	<-done
+	log.Print("in-flight requests done, exiting")
+}

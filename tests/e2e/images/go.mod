@@ -1,0 +1,3 @@
+module lameduck.dev/e2e/images
+
+go 1.26

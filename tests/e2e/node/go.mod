@@ -1,0 +1,3 @@
+module lameduck.dev/e2e/node
+
+go 1.26

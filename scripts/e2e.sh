@@ -29,6 +29,8 @@ controllers+=,serviceaccount-controller,serviceaccount-token-controller,endpoint
 controllers+=,endpointslice-mirroring-controller,garbage-collector-controller
 controllers+=,root-ca-certificate-publisher-controller,node-ipam-controller
 controllers+=,pod-garbage-collector-controller,disruption-controller,clusterrole-aggregation-controller
+# Lifts the not-ready taint the kubelet registers with once the node is Ready.
+controllers+=,node-lifecycle-controller
 
 exports() {
   echo "export KUBECONFIG=$E2E_STATE/admin.kubeconfig"

@@ -21,6 +21,9 @@ cargo clippy --all-targets --locked -- -D warnings
 step "unit, property and integration tests"
 cargo test --locked --all-targets
 
+step "YAML read as kubectl reads it: corpus against sigs.k8s.io/yaml (Go)"
+tests/yaml-diff/check.sh
+
 step "fixtures end to end: Python jsonpatch applies every patch, kubernetes-validate --strict accepts every result"
 cargo build --locked --quiet
 KUBERNETES_VERSIONS="1.30.0 1.34.0" "$PYTHON" scripts/check-fixtures.py

@@ -508,3 +508,99 @@ async fn a_second_signal_exits_at_once() {
     let status = process.wait_exit(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(130));
 }
+
+/// What one short-lived client connection got.
+enum Attempt {
+    Answered,
+    /// Refused, or reset before the TLS handshake finished: the server never took it.
+    NotAccepted,
+    /// The handshake finished (so the server accepted it) but no answer came.
+    Lost(String),
+}
+
+async fn one_review_on_a_new_connection(
+    addr: SocketAddr,
+    connector: &tokio_rustls::TlsConnector,
+    body: &[u8],
+) -> Attempt {
+    let Ok(tcp) = TcpStream::connect(addr).await else {
+        return Attempt::NotAccepted;
+    };
+    let Ok(mut stream) = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+    else {
+        return Attempt::NotAccepted;
+    };
+    let head = format!(
+        "POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut response = Vec::new();
+    let exchange = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body).await?;
+        stream.flush().await?;
+        stream.read_to_end(&mut response).await
+    };
+    let result = tokio::time::timeout(WAIT, exchange).await;
+    let text = String::from_utf8_lossy(&response);
+    if text.starts_with("HTTP/1.1 200") && text.contains("\"allowed\":true") {
+        Attempt::Answered
+    } else {
+        Attempt::Lost(format!("{result:?}: {text}"))
+    }
+}
+
+#[tokio::test]
+async fn a_drain_under_load_answers_every_connection_it_accepted() {
+    let server = TestServer::start().await;
+    let body = fixtures()[1].1.clone();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(server.ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (connector, body, answered) = (connector.clone(), body.clone(), answered.clone());
+            let addr = server.https;
+            tokio::spawn(async move {
+                let mut lost = Vec::new();
+                let mut not_accepted = 0;
+                // Until the listener is gone: a new connection for every review.
+                while not_accepted < 3 {
+                    match one_review_on_a_new_connection(addr, &connector, &body).await {
+                        Attempt::Answered => {
+                            answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Attempt::NotAccepted => not_accepted += 1,
+                        Attempt::Lost(what) => lost.push(what),
+                    }
+                }
+                lost
+            })
+        })
+        .collect();
+    wait_for("load to build up", WAIT, || async {
+        (answered.load(std::sync::atomic::Ordering::Relaxed) >= 200).then_some(())
+    })
+    .await;
+    let before = answered.load(std::sync::atomic::Ordering::Relaxed);
+    server.drain.cancel();
+    let mut lost = Vec::new();
+    for client in clients {
+        lost.extend(client.await.unwrap());
+    }
+    let total = answered.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "answered {total} reviews ({before} before the drain), lost {}",
+        lost.len()
+    );
+    assert!(lost.is_empty(), "lost requests: {lost:#?}");
+    server.task.await.unwrap();
+}

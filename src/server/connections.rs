@@ -7,10 +7,10 @@ use std::time::Duration;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::HEADER_READ_TIMEOUT;
@@ -18,9 +18,15 @@ use super::HEADER_READ_TIMEOUT;
 /// A TLS handshake gets the same bound as reading the headers that follow it.
 const HANDSHAKE_TIMEOUT: Duration = HEADER_READ_TIMEOUT;
 
+/// How long a connection accepted before the listener closed gets to send its first
+/// request once the drain reaches it: the same bound as any request's headers (Go's
+/// net/http gives a brand-new connection 5 s in `Shutdown` too).
+const FIRST_REQUEST_GRACE: Duration = HEADER_READ_TIMEOUT;
+
 /// Serves `router` over TLS on `listener` until `stop` completes, then closes the
-/// listener and gives in-flight requests (and connections still in their handshake)
-/// `shutdown_timeout` to finish. Public so the benchmark baseline uses the same stack.
+/// listener and gives in-flight requests (and connections still in their handshake, or
+/// accepted but yet to send their first request) `shutdown_timeout` to finish. Public so
+/// the benchmark baseline uses the same stack.
 pub async fn serve_tls(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -28,26 +34,34 @@ pub async fn serve_tls(
     stop: impl Future<Output = ()>,
     shutdown_timeout: Duration,
 ) {
-    let Connections { graceful, tracker } =
-        accept_loop(listener, TlsAcceptor::from(tls), router, stop).await;
+    let signals = Signals {
+        shutdown: CancellationToken::new(),
+        abort: CancellationToken::new(),
+    };
+    let tracker = accept_loop(listener, TlsAcceptor::from(tls), router, stop, &signals).await;
     tracing::info!(
         in_flight = tracker.len(),
         "listener closed; waiting for in-flight requests"
     );
+    signals.shutdown.cancel();
+    tracker.close();
     let deadline = tokio::time::Instant::now() + shutdown_timeout;
-    if tokio::time::timeout_at(deadline, graceful.shutdown())
+    if tokio::time::timeout_at(deadline, tracker.wait())
         .await
         .is_err()
     {
         tracing::warn!("in-flight requests did not finish within the shutdown timeout");
+        signals.abort.cancel();
+        tracker.wait().await;
     }
-    tracker.close();
-    let _ = tokio::time::timeout_at(deadline, tracker.wait()).await;
 }
 
-struct Connections {
-    graceful: GracefulShutdown,
-    tracker: TaskTracker,
+/// What the drain tells every connection: `shutdown` (finish what you have, take no
+/// more), then, past the shutdown timeout, `abort`.
+#[derive(Clone)]
+struct Signals {
+    shutdown: CancellationToken,
+    abort: CancellationToken,
 }
 
 /// Accepts TLS connections until `stop` completes. Each connection is tracked so the
@@ -57,7 +71,8 @@ async fn accept_loop(
     acceptor: TlsAcceptor,
     router: Router,
     stop: impl Future<Output = ()>,
-) -> Connections {
+    signals: &Signals,
+) -> TaskTracker {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -65,47 +80,130 @@ async fn accept_loop(
         .header_read_timeout(HEADER_READ_TIMEOUT);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
     let tracker = TaskTracker::new();
+    let spawn = |tcp: TcpStream| {
+        // Without it the first answer on a connection can stall ~40 ms (Nagle + delayed ACK).
+        let _ = tcp.set_nodelay(true);
+        tracker.spawn(serve_connection(
+            tcp,
+            acceptor.clone(),
+            builder.clone(),
+            router.clone(),
+            signals.clone(),
+        ));
+    };
     tokio::pin!(stop);
     loop {
-        let (tcp, _peer) = tokio::select! {
+        tokio::select! {
             biased;
             () = &mut stop => break,
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+                Ok((tcp, _peer)) => spawn(tcp),
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(%error, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
                 }
             },
-        };
-        // Without it the first answer on a connection can stall ~40 ms (Nagle + delayed ACK).
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let builder = builder.clone();
-        let service = TowerToHyperService::new(router.clone());
-        let watcher = graceful.watcher();
-        tracker.spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(error)) => {
-                    tracing::debug!(%error, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!("TLS handshake timed out");
-                    return;
-                }
-            };
-            let connection = builder.serve_connection(TokioIo::new(tls), service);
-            if let Err(error) = watcher.watch(connection).await {
-                tracing::debug!(%error, "connection ended with an error");
-            }
-        });
+        }
     }
-    drop(listener);
-    Connections { graceful, tracker }
+    // Connections the kernel completed but nobody accepted yet would be reset by the
+    // close; their clients think they are connected, so serve them like the rest.
+    if let Ok(listener) = listener.into_std() {
+        while let Ok((tcp, _peer)) = listener.accept() {
+            if tcp.set_nonblocking(true).is_ok()
+                && let Ok(tcp) = TcpStream::from_std(tcp)
+            {
+                spawn(tcp);
+            }
+        }
+    }
+    tracker
+}
+
+/// One connection: the TLS handshake, then HTTP until the client leaves or the drain
+/// ends it. On `shutdown`, a connection that has not had its first request yet gets it
+/// answered (with `Connection: close`) before it closes: hyper's graceful shutdown
+/// alone would close it unread, and its client, which saw the connection accepted,
+/// would lose that request.
+async fn serve_connection(
+    tcp: TcpStream,
+    acceptor: TlsAcceptor,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    router: Router,
+    signals: Signals,
+) {
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+    let tls = tokio::select! {
+        handshake = handshake => match handshake {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake timed out");
+                return;
+            }
+        },
+        () = signals.abort.cancelled() => return,
+    };
+    let first_request = CancellationToken::new();
+    let service = FirstRequest {
+        inner: TowerToHyperService::new(router),
+        seen: first_request.clone(),
+    };
+    let connection = builder.serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(connection);
+    let ended = tokio::select! {
+        ended = connection.as_mut() => Some(ended),
+        () = signals.shutdown.cancelled() => None,
+    };
+    let ended = match ended {
+        Some(ended) => ended,
+        None => {
+            let first = tokio::select! {
+                ended = connection.as_mut() => Some(ended),
+                () = first_request.cancelled() => None,
+                () = tokio::time::sleep(FIRST_REQUEST_GRACE) => None,
+            };
+            match first {
+                Some(ended) => ended,
+                None => {
+                    connection.as_mut().graceful_shutdown();
+                    tokio::select! {
+                        ended = connection.as_mut() => ended,
+                        () = signals.abort.cancelled() => return,
+                    }
+                }
+            }
+        }
+    };
+    if let Err(error) = ended {
+        tracing::debug!(%error, "connection ended with an error");
+    }
+}
+
+/// Passes requests on, and marks when the connection's first one arrived: until then a
+/// graceful shutdown must wait, after it the shutdown finishes that request and closes.
+#[derive(Clone)]
+struct FirstRequest<S> {
+    inner: S,
+    seen: CancellationToken,
+}
+
+impl<S, R> hyper::service::Service<R> for FirstRequest<S>
+where
+    S: hyper::service::Service<R>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, request: R) -> Self::Future {
+        if !self.seen.is_cancelled() {
+            self.seen.cancel();
+        }
+        self.inner.call(request)
+    }
 }

@@ -454,8 +454,10 @@ down() {
     while read -r key value; do echo "$value" >"/proc/sys/$key" 2>/dev/null || true; done <"$N/sysctl-before"
   fi
   # Network namespaces the CRI made and did not get to remove.
-  local ns
-  for ns in $(ls /run/netns 2>/dev/null); do
+  local path ns
+  for path in /run/netns/*; do
+    [[ -e $path ]] || continue
+    ns=${path##*/}
     grep -qx "$ns" "$N/netns-before" 2>/dev/null && continue
     [[ $ns == cni-* ]] && ip netns delete "$ns" 2>/dev/null || true
   done

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Helpers below are called through wait_until/check by name.
+# shellcheck disable=SC2329
 # Scenario 50: the node. Registered from the same build as the control plane, Ready, pods
 # run on it and reach the API server through the Service `kubernetes`; an image this
 # machine lacks fails here (containerd sends every pull to a closed port on 127.0.0.1);

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Helpers below are called through wait_until/check by name.
+# shellcheck disable=SC2329
 # Scenario 53: lameduck's own rolling update (`kubectl rollout restart`) while pods are
 # created in a loop: every pod created during it carries the plan, and the API server
 # counts no failed call to the webhook. lameduck practises what it injects.

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Helpers below are called through wait_until/check by name.
+# shellcheck disable=SC2329
 # Scenario 60: `lameduck audit` on a real cluster. Workloads created while the
 # MutatingWebhookConfiguration is absent come out `unprotected`; after an annotation
 # change on their namespace, workloads planned before it come out `stale`; after

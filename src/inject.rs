@@ -62,11 +62,14 @@ pub fn write(kind: WorkloadKind, view: &TemplateView, planned: Planned) -> Injec
             Decision::Plan(plan) => (
                 plan.containers
                     .iter()
-                    .map(|c| {
+                    .zip(containers)
+                    .map(|(c, container)| {
                         // A zero delay needs no hook, and API servers before 1.33 reject
-                        // `sleep.seconds: 0`.
+                        // `sleep.seconds: 0`. A container without a name (the API server
+                        // rejects such a pod anyway) gets none either: it could not be
+                        // keyed in the status record.
                         c.injected()
-                            .filter(|&(sleep, _)| sleep > 0)
+                            .filter(|&(sleep, _)| sleep > 0 && !container.name.is_empty())
                             .map(|(sleep, _)| InjectedHook {
                                 action: plan.action,
                                 seconds: sleep,

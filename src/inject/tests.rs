@@ -306,3 +306,27 @@ fn skipped_pods_get_no_patch() {
     assert!(injection.patch.0.is_empty());
     assert!(injection.summary.is_none());
 }
+
+#[test]
+fn a_container_without_a_name_gets_no_hook_and_no_record_key() {
+    let object = pod(
+        json!([{"image": "shop/app:1"}, {"name": "app", "image": "shop/app:1"}]),
+        None,
+        None,
+    );
+    let (patched, _) = mutate(WorkloadKind::Pod, &object);
+    assert!(
+        patched.pointer("/spec/containers/0/lifecycle").is_none(),
+        "{patched:#}"
+    );
+    assert!(
+        patched
+            .pointer("/spec/containers/1/lifecycle/preStop")
+            .is_some()
+    );
+    let record = patched["metadata"]["annotations"][annotations::STATUS]
+        .as_str()
+        .and_then(Status::parse)
+        .unwrap_or_else(|| panic!("no record: {patched:#}"));
+    assert!(!record.pre_stop.contains_key(""), "{record:?}");
+}

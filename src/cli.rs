@@ -176,38 +176,54 @@ impl ServeArgs {
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        runtime.block_on(async move {
+        let exit = runtime.block_on(async move {
+            // Before anything else: a server that cannot drain must not start.
+            let mut signals = Signals::register().context("listening for SIGTERM and SIGINT")?;
             let cluster = lameduck::cluster::start(kube).await;
             let metrics = Arc::new(Metrics::new(cluster.clone()));
             let webhook = Arc::new(Webhook::new(settings, mode, cluster));
             let server = Server::bind(config, webhook, metrics).await?;
             let drain = CancellationToken::new();
-            tokio::spawn(signals(drain.clone()));
-            server.run(drain).await?;
-            Ok(ExitCode::SUCCESS)
-        })
+            let serving = server.run(drain.clone());
+            tokio::pin!(serving);
+            // The first SIGTERM or SIGINT drains; a second one exits at once.
+            tokio::select! {
+                served = &mut serving => return served.map(|()| ExitCode::SUCCESS).map_err(Into::into),
+                () = signals.next() => drain.cancel(),
+            }
+            tokio::select! {
+                served = &mut serving => served.map(|()| ExitCode::SUCCESS).map_err(Into::into),
+                () = signals.next() => {
+                    tracing::warn!("second signal: exiting without waiting for in-flight requests");
+                    Ok(ExitCode::from(130))
+                }
+            }
+        });
+        // In-flight requests of an aborted drain are not waited for.
+        runtime.shutdown_background();
+        exit
     }
 }
 
-/// The first SIGTERM or SIGINT drains; a second one exits at once.
-async fn signals(drain: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot listen for signals; SIGTERM will not drain");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, either of them.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
-    drain.cancel();
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
     }
-    tracing::warn!("second signal: exiting without waiting for in-flight requests");
-    std::process::exit(130);
 }

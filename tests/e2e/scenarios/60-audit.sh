@@ -129,8 +129,20 @@ for name in before after; do
     fail "after rollout restart, deployment/$name is protected" "state $(state_of "Deployment/$name"), pods $(pods_of "Deployment/$name")"
   fi
 done
-pod=$(kubectl -n "$ns" get pods -l app=before -o json | jq '[.items[] | select(.metadata.deletionTimestamp == null)][0]')
-expect_match "and its new pods carry the new plan" "$(prestop_of "$pod" app)" '^(sleep 20|exec sleep 20)$'
+# With a node, Recreate stops the old pods (through their preStop sleep) before it makes
+# new ones: wait for a new pod rather than read whatever is there.
+new_pod_prestop() {
+  local pod
+  pod=$(kubectl -n "$ns" get pods -l app=before -o json |
+    jq -c '[.items[] | select(.metadata.deletionTimestamp == null)][0] // empty')
+  [[ -n $pod ]] && prestop_of "$pod" app
+}
+new_pod_has_new_plan() { [[ $(new_pod_prestop) =~ ^(sleep 20|exec sleep 20)$ ]]; }
+if wait_until 120 "a new pod of deployment/before" new_pod_has_new_plan; then
+  ok "and its new pods carry the new plan"
+else
+  fail "and its new pods carry the new plan" "got '$(new_pod_prestop)', want sleep 20"
+fi
 audit -n "$ns" --strict >/dev/null
 expect "--strict exits 0 when everything is protected" "$?" 0
 

@@ -235,7 +235,7 @@ impl<'de, R: ObjectReader<'de>> Visitor<'de> for ReviewSeed<'_, R> {
                 }
                 ReviewField::Kind => review.kind = map.next_value::<Option<Text>>()?.map(|t| t.0),
                 ReviewField::Request => {
-                    review.request = map.next_value_seed(OptionalRequest(RequestSeed {
+                    review.request = map.next_value_seed(Nullable(RequestSeed {
                         reader: self.reader,
                         progress: self.progress,
                     }))?;
@@ -249,20 +249,20 @@ impl<'de, R: ObjectReader<'de>> Visitor<'de> for ReviewSeed<'_, R> {
     }
 }
 
-/// `request: null` reads as no request.
-struct OptionalRequest<S>(S);
+/// A value that may be `null`, read with the seed `S` when it is not.
+struct Nullable<S>(S);
 
-impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for OptionalRequest<S> {
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Nullable<S> {
     type Value = Option<S::Value>;
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
         de.deserialize_option(self)
     }
 }
 
-impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for OptionalRequest<S> {
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Nullable<S> {
     type Value = Option<S::Value>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an AdmissionRequest object or null")
+        f.write_str("a value or null")
     }
     fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
@@ -295,25 +295,9 @@ struct ObjectSeed<'r, 'k, 'de, R> {
 }
 
 impl<'de, R: ObjectReader<'de>> DeserializeSeed<'de> for ObjectSeed<'_, '_, 'de, R> {
-    type Value = Option<R::Object>;
+    type Value = R::Object;
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
-        de.deserialize_option(self)
-    }
-}
-
-impl<'de, R: ObjectReader<'de>> Visitor<'de> for ObjectSeed<'_, '_, 'de, R> {
-    type Value = Option<R::Object>;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an object or null")
-    }
-    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
-        self.progress.read(self.reader, self.kind, de).map(Some)
+        self.progress.read(self.reader, self.kind, de)
     }
 }
 
@@ -350,7 +334,7 @@ impl<'de, R: ObjectReader<'de>> Visitor<'de> for RequestSeed<'_, R> {
                                 progress: self.progress,
                                 kind,
                             };
-                            map.next_value_seed(seed)?
+                            map.next_value_seed(Nullable(seed))?
                                 .map_or(Object::Absent, Object::Read)
                         } else {
                             match map.next_value::<Option<IgnoredAny>>()? {

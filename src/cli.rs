@@ -10,11 +10,11 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
-use lameduck::cluster::KubeMode;
+use lameduck::cluster::{Cluster, ClusterOptions, KubeMode};
 use lameduck::metrics::Metrics;
 use lameduck::plan::duration::parse_seconds;
 use lameduck::server::tls::CertSource;
-use lameduck::server::{CERT_POLL_INTERVAL, Server, ServerConfig};
+use lameduck::server::{BodyLimits, CERT_POLL_INTERVAL, Server, ServerConfig};
 use lameduck::settings::PlanArgs;
 use lameduck::webhook::{Mode, Webhook};
 
@@ -171,6 +171,7 @@ impl ServeArgs {
             drain_delay,
             shutdown_timeout,
             cert_poll_interval: CERT_POLL_INTERVAL,
+            body_limits: BodyLimits::default(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -179,12 +180,15 @@ impl ServeArgs {
         let exit = runtime.block_on(async move {
             // Before anything else: a server that cannot drain must not start.
             let mut signals = Signals::register().context("listening for SIGTERM and SIGINT")?;
-            let cluster = lameduck::cluster::start(kube).await;
-            let metrics = Arc::new(Metrics::new(cluster.clone()));
-            let webhook = Arc::new(Webhook::new(settings, mode, cluster));
+            // Ports before the first API call: a port clash fails at once, and /healthz
+            // answers while the first namespace list is read. Readiness waits for it.
+            let cluster = Cluster::connect(kube).await;
+            let metrics = Arc::new(Metrics::new(cluster.state()));
+            let webhook = Arc::new(Webhook::new(settings, mode, cluster.state()));
             let server = Server::bind(config, webhook, metrics).await?;
+            let synced = cluster.watch(ClusterOptions::default());
             let drain = CancellationToken::new();
-            let serving = server.run(drain.clone());
+            let serving = server.run_when_ready(synced, drain.clone());
             tokio::pin!(serving);
             // The first SIGTERM or SIGINT drains; a second one exits at once.
             tokio::select! {

@@ -189,6 +189,7 @@ async fn the_server_serves_what_certs_writes() {
         drain_delay: Duration::ZERO,
         shutdown_timeout: Duration::from_secs(1),
         cert_poll_interval: Duration::from_secs(60),
+        body_limits: Default::default(),
     };
     let webhook = Arc::new(Webhook::new(
         Settings::default(),

@@ -478,7 +478,9 @@ async fn losing_the_api_server_keeps_the_last_state() {
 
 #[tokio::test]
 async fn kube_off_is_standalone() {
-    let cluster = lameduck::cluster::start(KubeMode::Off).await;
+    let connected = lameduck::cluster::Cluster::connect(KubeMode::Off).await;
+    let cluster = connected.state();
+    connected.watch(Default::default()).await;
     let metrics = Arc::new(Metrics::new(cluster.clone()));
     assert!(!cluster.namespaces_known());
     assert!(!cluster.api_reachable());

@@ -14,7 +14,7 @@ use std::time::Duration;
 use rustls_pki_types::ServerName;
 use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
-use support::{TestPki, TestServer, fixtures, install_crypto, wait_for};
+use support::{TestPki, TestServer, fixtures, install_crypto, tls_connect, wait_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -78,6 +78,7 @@ async fn start_on(
         drain_delay: Duration::ZERO,
         shutdown_timeout: Duration::from_secs(5),
         cert_poll_interval: Duration::from_millis(100),
+        body_limits: Default::default(),
     };
     let webhook = Arc::new(lameduck::webhook::Webhook::new(
         lameduck::plan::Settings::default(),
@@ -297,23 +298,6 @@ async fn metrics_carry_every_documented_series() {
     );
     assert!(text.contains("# TYPE lameduck_tls_reloads counter"));
     assert!(text.contains("# TYPE lameduck_admission_duration_seconds histogram"));
-}
-
-async fn tls_connect(addr: SocketAddr, ca_pem: &str) -> tokio_rustls::client::TlsStream<TcpStream> {
-    install_crypto();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    connector
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap()
 }
 
 /// The real binary, with its addresses read from its first log line.
@@ -603,4 +587,35 @@ async fn a_drain_under_load_answers_every_connection_it_accepted() {
     );
     assert!(lost.is_empty(), "lost requests: {lost:#?}");
     server.task.await.unwrap();
+}
+
+/// A client that sends its headers and part of a body, then stalls, gets a 408 and the
+/// connection back: it does not hold a server task forever.
+#[tokio::test]
+async fn a_stalled_body_gets_a_408() {
+    let server = TestServer::start_configured(Default::default(), |config| {
+        config.body_limits.read_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let mut stream = tls_connect(server.https, &server.ca_pem).await;
+    stream
+        .write_all(
+            b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"kind\"",
+        )
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(WAIT, stream.read_to_string(&mut answer))
+        .await
+        .expect("the server answers a stalled body")
+        .ok();
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with("request body not received within 0.3s\n"),
+        "{answer}"
+    );
 }

@@ -251,90 +251,104 @@ pub enum KubeMode {
     Off,
 }
 
-/// Starts watching the cluster (when there is one) and returns the state the webhook
-/// reads. Never fails: without a cluster the state is standalone.
-pub async fn start(mode: KubeMode) -> Arc<ClusterState> {
-    let standalone = |why: &str| {
-        tracing::info!("{why}: serving from the server's own settings (standalone)");
-        Arc::new(ClusterState::standalone())
-    };
-    if mode == KubeMode::Off {
-        return standalone("--kube off");
-    }
-    let config = match kube::Config::infer().await {
-        Ok(config) => config,
-        Err(error) => {
-            tracing::debug!(%error, "no Kubernetes configuration");
-            return standalone("no in-cluster configuration or kubeconfig");
-        }
-    };
-    let client = match kube::Client::try_from(config) {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::warn!(%error, "cannot build a Kubernetes client");
-            return standalone("Kubernetes client unavailable");
-        }
-    };
-    start_with_client(client, ClusterOptions::default()).await
+/// A cluster to watch, or none: the state the webhook reads exists from the start, and
+/// the watchers that fill it start later (`watch`), after the server has its ports.
+pub struct Cluster {
+    state: Arc<ClusterState>,
+    client: Option<kube::Client>,
 }
 
-/// Starts the namespace watcher and the version reader on `client`, waits (at most
-/// `options.initial_sync_timeout`) for their first results, and returns the state.
-/// The tasks run until the runtime stops; API errors are logged and retried, never fatal.
+impl Cluster {
+    /// Finds the in-cluster configuration or a kubeconfig; calls no API. Never fails:
+    /// without a cluster the state is standalone.
+    pub async fn connect(mode: KubeMode) -> Self {
+        let standalone = |why: &str| {
+            tracing::info!("{why}: serving from the server's own settings (standalone)");
+            Cluster {
+                state: Arc::new(ClusterState::standalone()),
+                client: None,
+            }
+        };
+        if mode == KubeMode::Off {
+            return standalone("--kube off");
+        }
+        let config = match kube::Config::infer().await {
+            Ok(config) => config,
+            Err(error) => {
+                tracing::debug!(%error, "no Kubernetes configuration");
+                return standalone("no in-cluster configuration or kubeconfig");
+            }
+        };
+        match kube::Client::try_from(config) {
+            Ok(client) => Cluster::with_client(client),
+            Err(error) => {
+                tracing::warn!(%error, "cannot build a Kubernetes client");
+                standalone("Kubernetes client unavailable")
+            }
+        }
+    }
+
+    pub fn with_client(client: kube::Client) -> Self {
+        Cluster {
+            state: Arc::new(ClusterState::connecting()),
+            client: Some(client),
+        }
+    }
+
+    /// The state the webhook reads; filled in once `watch` runs.
+    pub fn state(&self) -> Arc<ClusterState> {
+        self.state.clone()
+    }
+
+    /// Starts the namespace watcher and the version reader (none without a cluster). The
+    /// future completes after their first results, or after `options.initial_sync_timeout`
+    /// without them: the server then serves anyway, and unknown namespaces follow the
+    /// webhook's namespaceSelector. The tasks run until the runtime stops; API errors are
+    /// logged and retried, never fatal.
+    pub fn watch(self, options: ClusterOptions) -> impl Future<Output = ()> + Send + 'static {
+        let Cluster { state, client } = self;
+        let first_results = client.map(|client| {
+            let (namespaces_ready, namespaces_synced) = tokio::sync::oneshot::channel();
+            let (versions_ready, versions_read) = tokio::sync::oneshot::channel();
+            tokio::spawn(namespaces::run(
+                client.clone(),
+                state.clone(),
+                options.clone(),
+                namespaces_ready,
+            ));
+            tokio::spawn(versions::run(
+                client,
+                state.clone(),
+                options.clone(),
+                versions_ready,
+            ));
+            async {
+                let _ = namespaces_synced.await;
+                let _ = versions_read.await;
+            }
+        });
+        async move {
+            let Some(first_results) = first_results else {
+                return;
+            };
+            if tokio::time::timeout(options.initial_sync_timeout, first_results)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    timeout = ?options.initial_sync_timeout,
+                    namespaces_known = state.namespaces_known(),
+                    "cluster not synced yet; serving meanwhile (unknown namespaces follow the webhook's namespaceSelector)"
+                );
+            }
+        }
+    }
+}
+
+/// Watches `client`'s cluster and returns the state once first synced (or timed out).
 pub async fn start_with_client(client: kube::Client, options: ClusterOptions) -> Arc<ClusterState> {
-    let state = Arc::new(ClusterState::connecting());
-    let (namespaces_ready, namespaces_synced) = tokio::sync::oneshot::channel();
-    let (versions_ready, versions_read) = tokio::sync::oneshot::channel();
-    tokio::spawn(namespaces::run(
-        client.clone(),
-        state.clone(),
-        options.clone(),
-        namespaces_ready,
-    ));
-    tokio::spawn(versions::run(
-        client,
-        state.clone(),
-        options.clone(),
-        versions_ready,
-    ));
-    let first_sync = async {
-        let _ = namespaces_synced.await;
-        let _ = versions_read.await;
-    };
-    if tokio::time::timeout(options.initial_sync_timeout, first_sync)
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            timeout = ?options.initial_sync_timeout,
-            namespaces_known = state.namespaces_known(),
-            "cluster not synced yet; serving meanwhile (unknown namespaces follow the webhook's namespaceSelector)"
-        );
-    }
+    let cluster = Cluster::with_client(client);
+    let state = cluster.state();
+    cluster.watch(options).await;
     state
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_through_resets_until_quiet() {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
-        let start = Instant::now();
-        let mut delays = Vec::new();
-        for step in 0..6u64 {
-            let now = start + Duration::from_millis(10 * step);
-            // What StreamBackoff does around each failed list: Init (a reset), then the error.
-            backoff.reset_at(now);
-            delays.push(backoff.next_at(now).as_millis());
-        }
-        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
-        // After four times max without an error, a success resets it.
-        backoff.reset_at(start + Duration::from_secs(10));
-        assert_eq!(
-            backoff.next_at(start + Duration::from_secs(10)),
-            Duration::from_millis(100)
-        );
-    }
 }

@@ -1,6 +1,7 @@
 //! The HTTPS admission server and the plain-HTTP metrics server, with certificate
 //! rotation and a drain that answers every request it accepted.
 
+pub mod body;
 mod connections;
 pub mod routes;
 pub mod tls;
@@ -8,7 +9,7 @@ pub mod tls;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
@@ -17,13 +18,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::webhook::Webhook;
+pub use body::{BodyLimits, MAX_BODY_BYTES};
 pub use connections::serve_tls;
 use routes::{AppState, admission_router, metrics_router};
 use tls::{CertResolver, CertSource, TlsError};
-
-/// An UPDATE review carries two copies of the object; 8 MiB covers the largest objects
-/// etcd accepts (1.5 MiB) twice over with room for the envelope.
-pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// Long enough for a slow client on a busy network, short enough that port scanners and
 /// idle connections cannot pile up. The API server sends a review in one write.
@@ -54,21 +52,38 @@ pub struct ServerConfig {
     /// After the listener closes, how long in-flight requests get to finish.
     pub shutdown_timeout: Duration,
     pub cert_poll_interval: Duration,
+    pub body_limits: BodyLimits,
 }
 
-/// Readiness: false until the listener is bound, false again once draining starts.
+/// Readiness: false while starting (until the cluster is first read), true while
+/// serving, false for good once draining starts.
 #[derive(Debug, Default)]
 pub struct Health {
-    ready: AtomicBool,
+    phase: AtomicU8,
 }
+
+const STARTING: u8 = 0;
+const READY: u8 = 1;
+const DRAINING: u8 = 2;
 
 impl Health {
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.phase.load(Ordering::Acquire) == READY
     }
 
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Release);
+    /// Ready, unless a drain already began (a late first sync must not undo it).
+    pub fn mark_ready(&self) {
+        let _ = self
+            .phase
+            .compare_exchange(STARTING, READY, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.phase.load(Ordering::Acquire) == DRAINING
+    }
+
+    pub fn start_draining(&self) {
+        self.phase.store(DRAINING, Ordering::Release);
     }
 }
 
@@ -107,13 +122,14 @@ impl Server {
                 .await
                 .map_err(|source| ServerError::Bind { addr, source })
         };
+        let body_limits = config.body_limits;
         let https = bind(config.listen).await?;
         let metrics_listener = bind(config.metrics_listen).await?;
         Ok(Server {
             config,
             https,
             metrics_listener,
-            state: AppState::new(webhook, metrics, Arc::new(Health::default())),
+            state: AppState::new(webhook, metrics, Arc::new(Health::default()), body_limits),
             resolver,
             provider,
             cert_fingerprint,
@@ -130,10 +146,20 @@ impl Server {
             .unwrap_or(self.config.metrics_listen)
     }
 
+    /// Serves, ready at once, until `drain` is cancelled: see `run_when_ready`.
+    pub async fn run(self, drain: CancellationToken) -> Result<(), ServerError> {
+        self.run_when_ready(std::future::ready(()), drain).await
+    }
+
     /// Serves until `drain` is cancelled, then drains: `/readyz` turns 503 at once,
     /// reviews are answered for `drain_delay`, the listener closes, and in-flight
-    /// requests get `shutdown_timeout` to finish.
-    pub async fn run(self, drain: CancellationToken) -> Result<(), ServerError> {
+    /// requests get `shutdown_timeout` to finish. `/readyz` answers 200 only once
+    /// `ready` has completed (the cluster's first sync); reviews are answered before.
+    pub async fn run_when_ready(
+        self,
+        ready: impl Future<Output = ()> + Send + 'static,
+        drain: CancellationToken,
+    ) -> Result<(), ServerError> {
         let Server {
             config,
             https,
@@ -171,7 +197,16 @@ impl Server {
             }
         });
 
-        state.health().set_ready(true);
+        tokio::spawn({
+            let health = state.health().clone();
+            async move {
+                ready.await;
+                health.mark_ready();
+                if health.is_ready() {
+                    tracing::info!("ready");
+                }
+            }
+        });
         let local = |listener: std::io::Result<SocketAddr>, configured: SocketAddr| {
             listener.unwrap_or(configured).to_string()
         };
@@ -186,7 +221,7 @@ impl Server {
             let drain_delay = config.drain_delay;
             async move {
                 drain.cancelled().await;
-                health.set_ready(false);
+                health.start_draining();
                 tracing::info!(
                     drain_delay_seconds = drain_delay.as_secs_f64(),
                     "shutdown requested: readiness is now failing, still answering reviews"
@@ -241,5 +276,21 @@ async fn watch_certificates(
     tokio::select! {
         () = watching => {}
         () = stop.cancelled() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Health;
+
+    #[test]
+    fn a_drain_is_final() {
+        let health = Health::default();
+        assert!(!health.is_ready() && !health.is_draining());
+        health.start_draining();
+        // The cluster's first sync arriving after SIGTERM must not make the pod ready again.
+        health.mark_ready();
+        assert!(!health.is_ready());
+        assert!(health.is_draining());
     }
 }

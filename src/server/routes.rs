@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::{Health, MAX_BODY_BYTES};
+use super::Health;
+use super::body::{self, BodyError, BodyLimits};
 use crate::metrics::Metrics;
 use crate::webhook::Webhook;
 
@@ -23,14 +23,21 @@ pub struct AppState {
     webhook: Arc<Webhook>,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    body_limits: BodyLimits,
 }
 
 impl AppState {
-    pub fn new(webhook: Arc<Webhook>, metrics: Arc<Metrics>, health: Arc<Health>) -> Self {
+    pub fn new(
+        webhook: Arc<Webhook>,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+        body_limits: BodyLimits,
+    ) -> Self {
         AppState {
             webhook,
             metrics,
             health,
+            body_limits,
         }
     }
 
@@ -49,7 +56,6 @@ pub fn admission_router(state: AppState) -> Router {
         .route("/mutate", post(mutate))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.health.clone(),
             close_when_draining,
@@ -76,7 +82,7 @@ async fn close_when_draining(
 ) -> Response {
     let http1 = request.version() <= Version::HTTP_11;
     let mut response = next.run(request).await;
-    if http1 && !health.is_ready() {
+    if http1 && health.is_draining() {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -84,8 +90,31 @@ async fn close_when_draining(
     response
 }
 
-async fn mutate(State(state): State<AppState>, body: Bytes) -> Response {
+async fn mutate(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let body = match body::read(&parts.headers, body, state.body_limits).await {
+        Ok(body) => body,
+        Err(error) => {
+            state
+                .metrics
+                .record_invalid(started.elapsed().as_secs_f64());
+            tracing::warn!(error = %crate::ErrorChain(&error), "request body not read");
+            let status = match error {
+                BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                BodyError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+                BodyError::Read(_) => StatusCode::BAD_REQUEST,
+            };
+            let mut response = (status, format!("{error}\n")).into_response();
+            // The rest of the body (if any) will not be read: the connection cannot be reused.
+            if parts.version <= Version::HTTP_11 {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            return response;
+        }
+    };
     let span = tracing::info_span!(
         "review",
         uid = tracing::field::Empty,
@@ -193,6 +222,7 @@ mod tests {
             webhook,
             Arc::new(Metrics::new(cluster)),
             Arc::new(Health::default()),
+            BodyLimits::default(),
         )
     }
 
@@ -223,15 +253,20 @@ mod tests {
     #[tokio::test]
     async fn readiness_follows_health_on_both_routers() {
         let state = state();
+        // Starting: not ready.
         for router in [
             admission_router(state.clone()),
             metrics_router(state.clone()),
         ] {
-            state.health().set_ready(false);
             let (status, text, _) = call(router.clone(), get("/readyz")).await;
             assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
             assert!(text.starts_with("not ready"), "{text}");
-            state.health().set_ready(true);
+        }
+        state.health().mark_ready();
+        for router in [
+            admission_router(state.clone()),
+            metrics_router(state.clone()),
+        ] {
             let (status, text, _) = call(router, get("/readyz")).await;
             assert_eq!(status, StatusCode::OK);
             assert!(text.starts_with("ready\n"), "{text}");
@@ -255,10 +290,10 @@ mod tests {
     #[tokio::test]
     async fn http1_answers_say_close_while_draining() {
         let state = state();
-        state.health().set_ready(true);
+        state.health().mark_ready();
         let (_, _, response) = call(admission_router(state.clone()), get("/healthz")).await;
         assert!(response.headers().get(header::CONNECTION).is_none());
-        state.health().set_ready(false);
+        state.health().start_draining();
         let (status, _, response) = call(admission_router(state), get("/healthz")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(response.headers()[header::CONNECTION], "close");

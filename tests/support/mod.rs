@@ -87,18 +87,32 @@ impl TestServer {
     }
 
     pub async fn start_with(settings: Settings, cert_poll_interval: Duration) -> Self {
+        Self::start_configured(settings, |config| {
+            config.cert_poll_interval = cert_poll_interval
+        })
+        .await
+    }
+
+    /// A server whose configuration `configure` adjusts (addresses and certificate are
+    /// set; changing them breaks the server's client).
+    pub async fn start_configured(
+        settings: Settings,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
         install_crypto();
         let dir = tempfile::tempdir().unwrap();
         let pki = TestPki::new("lameduck-test");
         let (cert, key) = pki.write(dir.path());
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             metrics_listen: "127.0.0.1:0".parse().unwrap(),
             cert: CertSource::Files { cert, key },
             drain_delay: Duration::ZERO,
             shutdown_timeout: Duration::from_secs(5),
-            cert_poll_interval,
+            cert_poll_interval: Duration::from_millis(100),
+            body_limits: Default::default(),
         };
+        configure(&mut config);
         let webhook = Arc::new(Webhook::new(
             settings,
             Mode::Cluster,
@@ -143,6 +157,31 @@ impl TestServer {
 }
 
 /// An HTTPS client that trusts `ca_pem` and resolves `localhost` to loopback.
+/// A raw TLS connection to a test server, for what an HTTP client library will not send.
+pub async fn tls_connect(
+    addr: SocketAddr,
+    ca_pem: &str,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls_pki_types::pem::PemObject as _;
+    install_crypto();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    connector
+        .connect(
+            rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap()
+}
+
 pub fn https_client(ca_pem: &str, http1_only: bool) -> reqwest::Client {
     install_crypto();
     let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap();

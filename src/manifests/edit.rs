@@ -24,7 +24,7 @@ pub struct Edit {
 
 /// The document's operations with the path from the document's root: `prefix` leads
 /// from the document to the object (`items/3` in a `List`).
-pub fn edits_of(prefix: &[String], ops: &[PatchOperation]) -> Option<Vec<Edit>> {
+pub(super) fn edits_of(prefix: &[String], ops: &[PatchOperation]) -> Option<Vec<Edit>> {
     ops.iter()
         .map(|op| {
             let (path, value) = match op {
@@ -41,7 +41,7 @@ pub fn edits_of(prefix: &[String], ops: &[PatchOperation]) -> Option<Vec<Edit>> 
 
 /// `region` (one document's text) with `edits` made in place, when it reads back as
 /// `expected`; `None` when the document must be written anew.
-pub fn apply(region: &str, edits: &[Edit], expected: &Value) -> Option<String> {
+pub(super) fn apply(region: &str, edits: &[Edit], expected: &Value) -> Option<String> {
     let mut text = region.to_string();
     for edit in edits {
         let pos = single_document(&text)?.1?;

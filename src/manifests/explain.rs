@@ -16,7 +16,7 @@ use crate::inject::TemplateView;
 use crate::plan::{ContainerOutcome, Decision, HookAction, Role, Settings};
 
 /// The version of the JSON shape; bumped on any change that is not a new field.
-pub const REPORT_VERSION: u32 = 1;
+pub(super) const REPORT_VERSION: u32 = 1;
 
 /// `explain --output json`. Every key is always present (`null` when it does not apply).
 #[derive(Debug, Clone, Serialize)]
@@ -102,7 +102,7 @@ pub struct WarningReport {
 }
 
 /// Plans every pod template of every source.
-pub fn explain(
+pub(super) fn explain(
     sources: &mut [Source],
     settings: &Settings,
 ) -> Result<ExplainReport, ManifestError> {

@@ -61,11 +61,11 @@ impl Source {
 }
 
 /// The name stdin gets in messages.
-pub const STDIN_NAME: &str = "<stdin>";
+pub(super) const STDIN_NAME: &str = "<stdin>";
 
 /// Reads every `-f` argument in order; no argument means stdin, as a KRM function is run
 /// (kustomize and kpt pass a ResourceList on stdin and give no arguments).
-pub fn read_all(files: &[PathBuf]) -> Result<Vec<Source>, ManifestError> {
+pub(super) fn read_all(files: &[PathBuf]) -> Result<Vec<Source>, ManifestError> {
     if files.is_empty() {
         if std::io::stdin().is_terminal() {
             // Waiting on a terminal for a manifest nobody will type looks like a hang.
@@ -110,7 +110,7 @@ fn read_file(path: &Path) -> Result<Source, ManifestError> {
 }
 
 /// Parses one source's text. Positions in errors are 1-based lines and columns of `text`.
-pub fn parse(name: &str, text: &str) -> Result<Source, ManifestError> {
+pub(super) fn parse(name: &str, text: &str) -> Result<Source, ManifestError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match sniff(text) {
         Format::Json => Ok(Source::from_values(
@@ -177,7 +177,7 @@ fn json_message(error: &serde_json::Error) -> String {
 /// YAML stream can carry JSON documents, the reverse is not true). A YAML document that
 /// comes out as it went in is copied from its source text; one lameduck changed keeps
 /// the `---` line and comments in front of it and is written anew below them.
-pub fn render_sources(sources: &[Source]) -> Result<String, ManifestError> {
+pub(super) fn render_sources(sources: &[Source]) -> Result<String, ManifestError> {
     let format = output_format(sources);
     if format == Format::Json {
         let documents: Vec<&Value> = sources.iter().flat_map(|s| &s.documents).collect();
@@ -240,7 +240,7 @@ pub fn render_sources(sources: &[Source]) -> Result<String, ManifestError> {
 }
 
 /// Renders values afresh, pretty-printed JSON or block YAML, one value per document.
-pub fn render(documents: &[&Value], format: Format) -> Result<String, ManifestError> {
+pub(super) fn render(documents: &[&Value], format: Format) -> Result<String, ManifestError> {
     match format {
         Format::Json => {
             let mut out = String::new();
@@ -259,7 +259,7 @@ pub fn render(documents: &[&Value], format: Format) -> Result<String, ManifestEr
 }
 
 /// The output format for a set of sources.
-pub fn output_format(sources: &[Source]) -> Format {
+pub(super) fn output_format(sources: &[Source]) -> Format {
     if !sources.is_empty() && sources.iter().all(|s| s.format == Format::Json) {
         Format::Json
     } else {

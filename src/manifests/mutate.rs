@@ -12,7 +12,7 @@ use crate::plan::Settings;
 
 /// What a mutation pass found worth telling.
 #[derive(Debug, Default)]
-pub struct Mutated {
+pub(super) struct Mutated {
     /// Every warning, in input order.
     pub notes: Vec<Note>,
 }
@@ -21,7 +21,7 @@ pub struct Mutated {
 ///
 /// `strict` only changes the KRM `results` severity: with it, warnings are `error`s, so
 /// kpt and kustomize report the failed run the same way the exit code does.
-pub fn mutate(
+pub(super) fn mutate(
     sources: &mut [Source],
     settings: &Settings,
     strict: bool,

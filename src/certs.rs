@@ -15,7 +15,6 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use clap::Args;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -50,31 +49,25 @@ pub enum CertsError {
     },
 }
 
-/// `lameduck certs`.
-#[derive(Debug, Clone, Args)]
-pub struct CertsArgs {
+/// What `lameduck certs` makes, and where.
+#[derive(Debug, Clone)]
+pub struct CertRequest {
     /// The webhook's Service name.
-    #[arg(long, env = "LAMEDUCK_SERVICE", default_value = "lameduck")]
     pub service: String,
 
     /// The Service's namespace.
-    #[arg(long, env = "LAMEDUCK_NAMESPACE", default_value = "lameduck")]
     pub namespace: String,
 
     /// The cluster's DNS domain, for the `SERVICE.NAMESPACE.svc.DOMAIN` name.
-    #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
 
     /// Where to write tls.crt, tls.key and ca.crt (created if missing).
-    #[arg(long, default_value = ".")]
     pub out_dir: PathBuf,
 
     /// Validity of the CA and the serving certificate, in days.
-    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub days: u32,
 
     /// Replace files that already exist.
-    #[arg(long)]
     pub force: bool,
 }
 
@@ -106,7 +99,7 @@ fn is_dns_label(text: &str) -> bool {
         && !text.ends_with('-')
 }
 
-impl CertsArgs {
+impl CertRequest {
     pub fn run(self) -> Result<ExitCode, CertsError> {
         let generated = self.generate()?;
         let paths = self.write(&generated)?;
@@ -271,8 +264,8 @@ fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), Certs
 mod tests {
     use super::*;
 
-    fn args() -> CertsArgs {
-        CertsArgs {
+    fn args() -> CertRequest {
+        CertRequest {
             service: "lameduck".into(),
             namespace: "lameduck".into(),
             cluster_domain: "cluster.local".into(),

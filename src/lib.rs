@@ -5,13 +5,13 @@
 pub mod admission;
 pub mod audit;
 pub mod certs;
+pub mod cli;
 pub mod cluster;
 pub mod inject;
 pub mod manifests;
 pub mod metrics;
 pub mod plan;
 pub mod server;
-pub mod settings;
 pub mod webhook;
 pub mod workload;
 

@@ -1,7 +1,5 @@
 #![forbid(unsafe_code)]
 
-mod cli;
-
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -9,11 +7,11 @@ use clap::Parser;
 fn main() -> ExitCode {
     // One crypto provider for the whole process: ring, never aws-lc.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    match cli::Cli::parse().run() {
+    match lameduck::cli::Cli::parse().run() {
         Ok(code) => code,
         Err(error) => {
             // The whole chain on one line, without a backtrace: these are user errors.
-            eprintln!("Error: {error:#}");
+            eprintln!("Error: {:#}", anyhow::Error::from(error));
             ExitCode::FAILURE
         }
     }

@@ -16,15 +16,13 @@ mod mutate;
 pub mod yaml;
 
 use std::fmt;
+use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
 use serde_json::Value;
 
 use crate::inject::{self, Injection};
 use crate::plan::{Environment, Settings, Warning};
-use crate::settings::{PlanArgs, SettingsError};
 use crate::workload::{PodTemplate, WorkloadKind};
 
 pub use explain::{ExplainReport, TemplateReport};
@@ -67,117 +65,43 @@ pub enum ManifestError {
     Render(String),
     #[error("writing the output")]
     Write(#[source] std::io::Error),
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
 }
 
-/// Input flags shared by `mutate` and `explain`.
-#[derive(Debug, Clone, Args)]
-pub struct InputArgs {
-    /// Manifest file (YAML or JSON, several documents allowed); `-` for stdin. Repeat for
-    /// several files. Without any, stdin is read (how kustomize and kpt run a KRM
-    /// function).
-    #[arg(short = 'f', long = "filename", value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-
-    /// Exit with code 2 when there is any warning (for CI lint). Output is still written.
-    #[arg(long, env = "LAMEDUCK_STRICT")]
-    pub strict: bool,
-}
-
-/// `lameduck mutate`: apply the webhook's mutation to manifests.
-#[derive(Debug, Args)]
-pub struct MutateArgs {
-    #[command(flatten)]
-    pub input: InputArgs,
-
-    #[command(flatten)]
-    pub plan: PlanArgs,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum ExplainFormat {
-    /// A table per pod template, for people.
-    #[default]
-    Text,
-    /// One JSON object (`{"version": 1, "templates": [...]}`), for machines.
-    Json,
-}
-
-/// `lameduck explain`: print each pod template's shutdown timeline.
-#[derive(Debug, Args)]
-pub struct ExplainArgs {
-    #[command(flatten)]
-    pub input: InputArgs,
-
-    /// Output format.
-    #[arg(short, long, value_enum, default_value = "text")]
-    pub output: ExplainFormat,
-
-    #[command(flatten)]
-    pub plan: PlanArgs,
-}
-
-impl MutateArgs {
-    pub fn run(self) -> Result<ExitCode, ManifestError> {
-        let MutateArgs {
-            input: InputArgs { files, strict },
-            plan,
-        } = self;
-        let settings = plan.settings()?;
-        let mut sources = input::read_all(&files)?;
-        let mutated = mutate::mutate(&mut sources, &settings, strict)?;
-        let text = input::render_sources(&sources)?;
-        write_stdout(&text)?;
-        let mut stderr = std::io::stderr().lock();
-        for note in &mutated.notes {
-            // Nothing sensible to do when stderr is gone; the exit code still tells.
-            let _ = writeln_stderr(&mut stderr, note);
-        }
-        Ok(exit_code(strict, !mutated.notes.is_empty()))
+/// `lameduck mutate` on files (`-` or none: stdin): the mutated manifests on stdout,
+/// one note per warning on stderr. Returns whether there was any warning.
+pub fn mutate_files(
+    files: &[PathBuf],
+    settings: &Settings,
+    strict: bool,
+) -> Result<bool, ManifestError> {
+    let mut sources = input::read_all(files)?;
+    let mutated = mutate::mutate(&mut sources, settings, strict)?;
+    let text = input::render_sources(&sources)?;
+    write_stdout(&text)?;
+    let mut stderr = std::io::stderr().lock();
+    for note in &mutated.notes {
+        // Nothing sensible to do when stderr is gone; the exit code still tells.
+        let _ = writeln!(stderr, "{note}");
     }
+    Ok(!mutated.notes.is_empty())
 }
 
-impl ExplainArgs {
-    pub fn run(self) -> Result<ExitCode, ManifestError> {
-        let ExplainArgs {
-            input: InputArgs { files, strict },
-            output,
-            plan,
-        } = self;
-        let settings = plan.settings()?;
-        let mut sources = input::read_all(&files)?;
-        let report = explain::explain(&mut sources, &settings)?;
-        let text = match output {
-            ExplainFormat::Text => report.to_text(),
-            ExplainFormat::Json => report
-                .to_json()
-                .map_err(|error| ManifestError::Render(error.to_string()))?,
-        };
-        write_stdout(&text)?;
-        Ok(exit_code(strict, report.has_warnings()))
-    }
+/// `lameduck explain` on files: the report, for the caller to render.
+pub fn explain_files(
+    files: &[PathBuf],
+    settings: &Settings,
+) -> Result<ExplainReport, ManifestError> {
+    let mut sources = input::read_all(files)?;
+    explain::explain(&mut sources, settings)
 }
 
-fn exit_code(strict: bool, warned: bool) -> ExitCode {
-    if strict && warned {
-        ExitCode::from(EXIT_WARNINGS)
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
-fn write_stdout(text: &str) -> Result<(), ManifestError> {
-    use std::io::Write as _;
+/// Writes all of `text` to stdout.
+pub fn write_stdout(text: &str) -> Result<(), ManifestError> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(ManifestError::Write)
-}
-
-fn writeln_stderr(stderr: &mut impl std::io::Write, note: &Note) -> std::io::Result<()> {
-    writeln!(stderr, "{note}")
 }
 
 /// Where an object sits in the input: for messages, KRM results and `explain`.

@@ -13,7 +13,8 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use lameduck::audit::{AuditArgs, Item, Report, State};
+use lameduck::audit::{Item, Report, State};
+use lameduck::cli::AuditArgs;
 use lameduck::cluster::ClusterState;
 use lameduck::cluster::namespaces::info_of;
 use lameduck::plan::Settings;

@@ -15,7 +15,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
-use lameduck::certs::{CertsArgs, CertsError};
+use lameduck::certs::CertsError;
+use lameduck::cli::{CertsArgs, CliError};
 use lameduck::cluster::ClusterState;
 use lameduck::metrics::Metrics;
 use lameduck::plan::Settings;
@@ -159,7 +160,9 @@ fn refuses_to_overwrite_without_force() {
         .unwrap_or_else(|e| panic!("{e}"));
     let first = read(dir.path(), "tls.crt");
     match args(dir.path(), &[]).run() {
-        Err(CertsError::Exists(path)) => assert!(path.ends_with("tls.crt"), "{path:?}"),
+        Err(CliError::Certs(CertsError::Exists(path))) => {
+            assert!(path.ends_with("tls.crt"), "{path:?}")
+        }
         other => panic!("expected Exists, got {other:?}"),
     }
     assert_eq!(read(dir.path(), "tls.crt"), first, "nothing replaced");

@@ -12,7 +12,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use lameduck::cluster::{ClusterOptions, ClusterState, KubeMode, NamespaceInjection};
+use lameduck::cluster::{ClusterOptions, ClusterState, NamespaceInjection};
 use lameduck::metrics::Metrics;
 use lameduck::plan::{HookAction, Settings};
 use lameduck::webhook::{Mode, Outcome, Webhook};
@@ -478,7 +478,7 @@ async fn losing_the_api_server_keeps_the_last_state() {
 
 #[tokio::test]
 async fn kube_off_is_standalone() {
-    let connected = lameduck::cluster::Cluster::connect(KubeMode::Off).await;
+    let connected = lameduck::cluster::Cluster::standalone("--kube off");
     let cluster = connected.state();
     connected.watch(Default::default()).await;
     let metrics = Arc::new(Metrics::new(cluster.clone()));

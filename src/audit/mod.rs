@@ -42,7 +42,7 @@ use crate::plan::{Decision, Environment, HookAction, Settings, SkipReason};
 use crate::webhook::Mode;
 use crate::workload::WorkloadKind;
 
-pub use command::{AuditArgs, AuditError, AuditFormat};
+pub use command::{AuditError, AuditRequest};
 pub use render::{JsonReport, render_text};
 
 /// The namespaces the chart never sends to the webhook, whatever `--mode` says.
@@ -101,7 +101,7 @@ impl fmt::Display for State {
 
 /// Which objects the webhook mutates (the chart's `targets`): with `all`, workload
 /// templates are mutated too, so a template without a record counts against its workload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Targets {
     /// Pods only (the chart's default): templates are judged only when they carry a record.
     #[default]

@@ -242,15 +242,6 @@ impl kube::runtime::utils::Backoff for Backoff {
     }
 }
 
-/// Whether to talk to a Kubernetes API server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum KubeMode {
-    /// In-cluster config or kubeconfig if there is one; standalone otherwise.
-    Auto,
-    /// Never: serve from the server's own settings.
-    Off,
-}
-
 /// A cluster to watch, or none: the state the webhook reads exists from the start, and
 /// the watchers that fill it start later (`watch`), after the server has its ports.
 pub struct Cluster {
@@ -259,31 +250,30 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// No cluster: the webhook serves from its own settings. `why` goes to the log.
+    pub fn standalone(why: &str) -> Self {
+        tracing::info!("{why}: serving from the server's own settings (standalone)");
+        Cluster {
+            state: Arc::new(ClusterState::standalone()),
+            client: None,
+        }
+    }
+
     /// Finds the in-cluster configuration or a kubeconfig; calls no API. Never fails:
     /// without a cluster the state is standalone.
-    pub async fn connect(mode: KubeMode) -> Self {
-        let standalone = |why: &str| {
-            tracing::info!("{why}: serving from the server's own settings (standalone)");
-            Cluster {
-                state: Arc::new(ClusterState::standalone()),
-                client: None,
-            }
-        };
-        if mode == KubeMode::Off {
-            return standalone("--kube off");
-        }
+    pub async fn connect() -> Self {
         let config = match kube::Config::infer().await {
             Ok(config) => config,
             Err(error) => {
                 tracing::debug!(%error, "no Kubernetes configuration");
-                return standalone("no in-cluster configuration or kubeconfig");
+                return Self::standalone("no in-cluster configuration or kubeconfig");
             }
         };
         match kube::Client::try_from(config) {
             Ok(client) => Cluster::with_client(client),
             Err(error) => {
                 tracing::warn!(%error, "cannot build a Kubernetes client");
-                standalone("Kubernetes client unavailable")
+                Self::standalone("Kubernetes client unavailable")
             }
         }
     }

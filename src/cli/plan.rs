@@ -4,7 +4,7 @@
 
 use clap::Args;
 
-use crate::plan::duration::parse_seconds;
+use super::seconds as duration_arg;
 use crate::plan::{ActionSetting, RolePatterns, Settings};
 
 #[derive(Debug, Clone, Args)]
@@ -54,11 +54,6 @@ pub enum SettingsError {
     StaggerOutOfRange { stagger: u64, max: u64 },
     #[error("--max-grace must be at least 1s")]
     ZeroGraceCap,
-}
-
-/// Durations on the command line use the same syntax as annotations.
-fn duration_arg(text: &str) -> Result<u64, String> {
-    parse_seconds(text).map_err(|error| format!("{text:?} {error}"))
 }
 
 /// Above this, seconds stop meaning anything for a pod and sums could approach `i64`.

@@ -1,4 +1,4 @@
-//! The command line: `serve` (the webhook) and the offline commands.
+//! `lameduck serve`: the webhook, its logs, and its signals.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,42 +6,28 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
-use lameduck::cluster::{Cluster, ClusterOptions, KubeMode};
-use lameduck::metrics::Metrics;
-use lameduck::plan::duration::parse_seconds;
-use lameduck::server::tls::CertSource;
-use lameduck::server::{BodyLimits, CERT_POLL_INTERVAL, Server, ServerConfig};
-use lameduck::settings::PlanArgs;
-use lameduck::webhook::{Mode, Webhook};
+use super::{CliError, PlanArgs, duration};
+use crate::cluster::{Cluster, ClusterOptions};
+use crate::metrics::Metrics;
+use crate::server::tls::CertSource;
+use crate::server::{BodyLimits, CERT_POLL_INTERVAL, Server, ServerConfig, ServerError};
+use crate::webhook::{Mode, Webhook};
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "lameduck",
-    version,
-    about = "Pods that stop without dropping requests"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the mutating admission webhook (HTTPS) and its metrics port (HTTP).
-    Serve(ServeArgs),
-    /// Mutate manifests (YAML/JSON, multi-document, or a KRM ResourceList) as the webhook would.
-    Mutate(lameduck::manifests::MutateArgs),
-    /// Print each pod template's shutdown timeline.
-    Explain(lameduck::manifests::ExplainArgs),
-    /// Write a CA and a serving certificate for the webhook's Service.
-    Certs(lameduck::certs::CertsArgs),
-    /// Report which running workloads carry the current plan (protected, stale,
-    /// unprotected, opted-out, not-applicable), and the command that fixes each.
-    Audit(lameduck::audit::AuditArgs),
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("--log-level {0:?}")]
+    LogFilter(String, #[source] tracing_subscriber::filter::ParseError),
+    #[error("installing the logger")]
+    Logger(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("starting the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("listening for SIGTERM and SIGINT")]
+    Signals(#[source] std::io::Error),
+    #[error(transparent)]
+    Server(#[from] ServerError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -62,10 +48,9 @@ pub struct LogArgs {
 }
 
 impl LogArgs {
-    fn init(&self) -> anyhow::Result<()> {
+    fn init(&self) -> Result<(), ServeError> {
         let filter = tracing_subscriber::EnvFilter::try_new(&self.log_level)
-            .with_context(|| format!("--log-level {:?}", self.log_level))?;
-        // Colours only for a person at a terminal, not for log collectors.
+            .map_err(|error| ServeError::LogFilter(self.log_level.clone(), error))?;
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -79,8 +64,17 @@ impl LogArgs {
                 .with_span_list(false)
                 .try_init(),
         };
-        installed.map_err(|error| anyhow::anyhow!("installing the logger: {error}"))
+        installed.map_err(ServeError::Logger)
     }
+}
+
+/// Whether to talk to a Kubernetes API server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KubeMode {
+    /// In-cluster config or kubeconfig if there is one; standalone otherwise.
+    Auto,
+    /// Never: serve from the server's own settings.
+    Off,
 }
 
 #[derive(Debug, Args)]
@@ -126,26 +120,8 @@ pub struct ServeArgs {
     pub log: LogArgs,
 }
 
-fn duration(text: &str) -> Result<Duration, String> {
-    parse_seconds(text)
-        .map(Duration::from_secs)
-        .map_err(|error| format!("{text:?} {error}"))
-}
-
-impl Cli {
-    pub fn run(self) -> anyhow::Result<ExitCode> {
-        match self.command {
-            Command::Serve(args) => args.run(),
-            Command::Mutate(args) => Ok(args.run()?),
-            Command::Explain(args) => Ok(args.run()?),
-            Command::Certs(args) => Ok(args.run()?),
-            Command::Audit(args) => Ok(args.run()?),
-        }
-    }
-}
-
 impl ServeArgs {
-    pub fn run(self) -> anyhow::Result<ExitCode> {
+    pub(super) fn run(self) -> Result<ExitCode, CliError> {
         let ServeArgs {
             listen,
             metrics_listen,
@@ -176,27 +152,32 @@ impl ServeArgs {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .context("starting the async runtime")?;
+            .map_err(ServeError::Runtime)?;
         let exit = runtime.block_on(async move {
             // Before anything else: a server that cannot drain must not start.
-            let mut signals = Signals::register().context("listening for SIGTERM and SIGINT")?;
+            let mut signals = Signals::register().map_err(ServeError::Signals)?;
             // Ports before the first API call: a port clash fails at once, and /healthz
             // answers while the first namespace list is read. Readiness waits for it.
-            let cluster = Cluster::connect(kube).await;
+            let cluster = match kube {
+                KubeMode::Auto => Cluster::connect().await,
+                KubeMode::Off => Cluster::standalone("--kube off"),
+            };
             let metrics = Arc::new(Metrics::new(cluster.state()));
             let webhook = Arc::new(Webhook::new(settings, mode, cluster.state()));
-            let server = Server::bind(config, webhook, metrics).await?;
+            let server = Server::bind(config, webhook, metrics)
+                .await
+                .map_err(ServeError::from)?;
             let synced = cluster.watch(ClusterOptions::default());
             let drain = CancellationToken::new();
             let serving = server.run_when_ready(synced, drain.clone());
             tokio::pin!(serving);
             // The first SIGTERM or SIGINT drains; a second one exits at once.
             tokio::select! {
-                served = &mut serving => return served.map(|()| ExitCode::SUCCESS).map_err(Into::into),
+                served = &mut serving => return served.map(|()| ExitCode::SUCCESS).map_err(ServeError::from),
                 () = signals.next() => drain.cancel(),
             }
             tokio::select! {
-                served = &mut serving => served.map(|()| ExitCode::SUCCESS).map_err(Into::into),
+                served = &mut serving => served.map(|()| ExitCode::SUCCESS).map_err(ServeError::from),
                 () = signals.next() => {
                     tracing::warn!("second signal: exiting without waiting for in-flight requests");
                     Ok(ExitCode::from(130))
@@ -205,7 +186,7 @@ impl ServeArgs {
         });
         // In-flight requests of an aborted drain are not waited for.
         runtime.shutdown_background();
-        exit
+        Ok(exit?)
     }
 }
 

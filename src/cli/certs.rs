@@ -1,0 +1,64 @@
+//! `lameduck certs`: flags for `crate::certs`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::CliError;
+use crate::certs::CertRequest;
+
+/// `lameduck certs`: a CA and a serving certificate for `SERVICE.NAMESPACE.svc`.
+#[derive(Debug, Clone, Args)]
+pub struct CertsArgs {
+    /// The webhook's Service name.
+    #[arg(long, env = "LAMEDUCK_SERVICE", default_value = "lameduck")]
+    pub service: String,
+
+    /// The Service's namespace.
+    #[arg(long, env = "LAMEDUCK_NAMESPACE", default_value = "lameduck")]
+    pub namespace: String,
+
+    /// The cluster's DNS domain, for the `SERVICE.NAMESPACE.svc.DOMAIN` name.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+
+    /// Where to write tls.crt, tls.key and ca.crt (created if missing).
+    #[arg(long, default_value = ".")]
+    pub out_dir: PathBuf,
+
+    /// Validity of the CA and the serving certificate, in days.
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
+
+    /// Replace files that already exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl CertsArgs {
+    pub fn run(self) -> Result<ExitCode, CliError> {
+        Ok(CertRequest::from(self).run()?)
+    }
+}
+
+impl From<CertsArgs> for CertRequest {
+    fn from(args: CertsArgs) -> Self {
+        let CertsArgs {
+            service,
+            namespace,
+            cluster_domain,
+            out_dir,
+            days,
+            force,
+        } = args;
+        CertRequest {
+            service,
+            namespace,
+            cluster_domain,
+            out_dir,
+            days,
+            force,
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The command line: every flag, and the glue from flags to the library. The only module
+//! that knows clap; the rest of the crate takes plain settings and requests.
+
+mod audit;
+mod certs;
+mod offline;
+mod plan;
+mod serve;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::plan::duration::parse_seconds;
+pub use audit::{AuditArgs, AuditFormat};
+pub use certs::CertsArgs;
+pub use offline::{ExplainArgs, ExplainFormat, InputArgs, MutateArgs};
+pub use plan::{PlanArgs, SettingsError};
+pub use serve::{KubeMode, LogArgs, LogFormat, ServeArgs, ServeError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lameduck",
+    version,
+    about = "Pods that stop without dropping requests"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the mutating admission webhook (HTTPS) and its metrics port (HTTP).
+    Serve(ServeArgs),
+    /// Mutate manifests (YAML/JSON, multi-document, or a KRM ResourceList) as the webhook would.
+    Mutate(MutateArgs),
+    /// Print each pod template's shutdown timeline.
+    Explain(ExplainArgs),
+    /// Write a CA and a serving certificate for the webhook's Service.
+    Certs(CertsArgs),
+    /// Report which running workloads carry the current plan (protected, stale,
+    /// unprotected, opted-out, not-applicable), and the command that fixes each.
+    Audit(AuditArgs),
+}
+
+/// Why a command failed. Each variant's message is the command's own; causes are in
+/// `source()`, for `main` to print once.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error(transparent)]
+    Manifests(#[from] crate::manifests::ManifestError),
+    #[error(transparent)]
+    Certs(#[from] crate::certs::CertsError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+}
+
+impl Cli {
+    pub fn run(self) -> Result<ExitCode, CliError> {
+        match self.command {
+            Command::Serve(args) => args.run(),
+            Command::Mutate(args) => args.run(),
+            Command::Explain(args) => args.run(),
+            Command::Certs(args) => args.run(),
+            Command::Audit(args) => args.run(),
+        }
+    }
+}
+
+/// Durations on the command line use the same syntax as annotations.
+fn seconds(text: &str) -> Result<u64, String> {
+    parse_seconds(text).map_err(|error| format!("{text:?} {error}"))
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    seconds(text).map(Duration::from_secs)
+}
+
+/// `--strict` turns warnings (or findings) into this exit code.
+fn exit_code(strict: bool, flagged: bool, code: u8) -> ExitCode {
+    if strict && flagged {
+        ExitCode::from(code)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

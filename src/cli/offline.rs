@@ -1,0 +1,88 @@
+//! `lameduck mutate` and `lameduck explain`: manifests in, the webhook's answer out.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+use super::{CliError, PlanArgs, exit_code};
+use crate::manifests::{self, EXIT_WARNINGS, ManifestError};
+
+/// Input flags shared by `mutate` and `explain`.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// Manifest file (YAML or JSON, several documents allowed); `-` for stdin. Repeat for
+    /// several files. Without any, stdin is read (how kustomize and kpt run a KRM
+    /// function).
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Exit with code 2 when there is any warning (for CI lint). Output is still written.
+    #[arg(long, env = "LAMEDUCK_STRICT")]
+    pub strict: bool,
+}
+
+/// `lameduck mutate`: apply the webhook's mutation to manifests.
+#[derive(Debug, Args)]
+pub struct MutateArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ExplainFormat {
+    /// A table per pod template, for people.
+    #[default]
+    Text,
+    /// One JSON object (`{"version": 1, "templates": [...]}`), for machines.
+    Json,
+}
+
+/// `lameduck explain`: print each pod template's shutdown timeline.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub output: ExplainFormat,
+
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+impl MutateArgs {
+    pub fn run(self) -> Result<ExitCode, CliError> {
+        let MutateArgs {
+            input: InputArgs { files, strict },
+            plan,
+        } = self;
+        let settings = plan.settings()?;
+        let warned = manifests::mutate_files(&files, &settings, strict)?;
+        Ok(exit_code(strict, warned, EXIT_WARNINGS))
+    }
+}
+
+impl ExplainArgs {
+    pub fn run(self) -> Result<ExitCode, CliError> {
+        let ExplainArgs {
+            input: InputArgs { files, strict },
+            output,
+            plan,
+        } = self;
+        let settings = plan.settings()?;
+        let report = manifests::explain_files(&files, &settings)?;
+        let text = match output {
+            ExplainFormat::Text => report.to_text(),
+            ExplainFormat::Json => report
+                .to_json()
+                .map_err(|error| ManifestError::Render(error.to_string()))?,
+        };
+        manifests::write_stdout(&text)?;
+        Ok(exit_code(strict, report.has_warnings(), EXIT_WARNINGS))
+    }
+}

@@ -281,7 +281,64 @@ async fn watch_certificates(
 
 #[cfg(test)]
 mod tests {
-    use super::Health;
+    use super::*;
+    use crate::cluster::ClusterState;
+    use crate::plan::Settings;
+    use crate::webhook::Mode;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    async fn readyz_status(addr: SocketAddr) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer.lines().next().unwrap_or_default().to_string()
+    }
+
+    /// Ports are open (liveness answers) while the cluster is being read; readiness waits.
+    #[tokio::test]
+    async fn ready_only_after_the_first_sync() {
+        let cluster = Arc::new(ClusterState::standalone());
+        let webhook = Arc::new(Webhook::new(
+            Settings::default(),
+            Mode::Cluster,
+            cluster.clone(),
+        ));
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            metrics_listen: "127.0.0.1:0".parse().unwrap(),
+            cert: CertSource::SelfSigned,
+            drain_delay: Duration::ZERO,
+            shutdown_timeout: Duration::from_secs(1),
+            cert_poll_interval: CERT_POLL_INTERVAL,
+            body_limits: BodyLimits::default(),
+        };
+        let server = Server::bind(config, webhook, Arc::new(Metrics::new(cluster)))
+            .await
+            .unwrap();
+        let metrics = server.metrics_addr();
+        let (synced, first_sync) = tokio::sync::oneshot::channel::<()>();
+        let drain = CancellationToken::new();
+        let running = tokio::spawn(server.run_when_ready(
+            async move {
+                let _ = first_sync.await;
+            },
+            drain.clone(),
+        ));
+        assert_eq!(
+            readyz_status(metrics).await,
+            "HTTP/1.1 503 Service Unavailable"
+        );
+        synced.send(()).unwrap();
+        while readyz_status(metrics).await != "HTTP/1.1 200 OK" {
+            tokio::task::yield_now().await;
+        }
+        drain.cancel();
+        running.await.unwrap().unwrap();
+    }
 
     #[test]
     fn a_drain_is_final() {

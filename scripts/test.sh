@@ -18,6 +18,14 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 
+step "dependency policy (deny.toml): licenses, banned crates, sources"
+# Pinned so the policy means the same on every machine; installed once (~3 min cold).
+deny_version=0.20.2
+if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny $deny_version"; then
+  cargo install cargo-deny --locked --version "$deny_version" --quiet
+fi
+cargo deny --offline check licenses bans sources
+
 step "unit, property and integration tests"
 cargo test --locked --all-targets
 

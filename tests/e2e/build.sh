@@ -49,6 +49,7 @@ build() { # build GROUP "BINARY..." GO-BUILD-ARGS...
   (cd "$here/$group" && go build -trimpath -o "$bin/" "$@")
   inputs_hash "$group" >"$bin/.stamp-$group"
   say "built $group in $((SECONDS - started))s"
+  exec 9>&-
 }
 
 kubernetes() {
@@ -101,7 +102,8 @@ webhook2() {
 }
 
 groups=("$@")
-[[ ${#groups[@]} -gt 0 ]] || groups=(kubernetes etcd helm webhook2)
+# Helm first: the chart checks need it long before the cluster needs the rest.
+[[ ${#groups[@]} -gt 0 ]] || groups=(helm kubernetes etcd webhook2)
 for g in "${groups[@]}"; do
   case $g in
     kubernetes | etcd | helm | webhook2) "$g" ;;

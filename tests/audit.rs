@@ -21,7 +21,7 @@ use lameduck::plan::Settings;
 use lameduck::webhook::{Mode, Webhook};
 
 use support::fake_apiserver::{FakeApiServer, fixture};
-use support::{patch_of, pod_create_review};
+use support::{ReviewBody, patch_of};
 
 #[derive(Debug, Parser)]
 struct Cli {
@@ -90,10 +90,7 @@ impl Harness {
         }
         let webhook = Webhook::new(Settings::default(), Mode::Cluster, Arc::new(state));
         // The webhook reads the namespace from the request, as the API server sends it.
-        let mut review: Value =
-            serde_json::from_slice(&pod_create_review(pod.clone())).unwrap_or_default();
-        review["request"]["namespace"] = json!(pod["metadata"]["namespace"]);
-        let body = serde_json::to_vec(&review).unwrap_or_default();
+        let body = ReviewBody::create(pod.clone()).to_vec();
         let reviewed = webhook
             .review(&body)
             .unwrap_or_else(|e| panic!("review: {e}"));

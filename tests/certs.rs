@@ -2,6 +2,8 @@
 //! Service name (checked by rustls' WebPKI verifier, as a TLS client would), and the key
 //! is private.
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,13 +19,7 @@ use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 use lameduck::certs::CertsError;
 use lameduck::cli::{CertsArgs, CliError};
-use lameduck::cluster::ClusterState;
-use lameduck::metrics::Metrics;
-use lameduck::plan::Settings;
-use lameduck::server::tls::CertSource;
-use lameduck::server::{Server, ServerConfig};
-use lameduck::webhook::{Mode, Webhook};
-use tokio_util::sync::CancellationToken;
+use support::TestServer;
 
 #[derive(Debug, Parser)]
 struct Cli {
@@ -182,33 +178,17 @@ async fn the_server_serves_what_certs_writes() {
         .run()
         .unwrap_or_else(|e| panic!("{e}"));
 
-    let config = ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
-        metrics_listen: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
-        cert: CertSource::Files {
-            cert: dir.path().join("tls.crt"),
-            key: dir.path().join("tls.key"),
+    let server = TestServer::start_on_files(
+        dir.path().join("tls.crt"),
+        dir.path().join("tls.key"),
+        &read(dir.path(), "ca.crt"),
+        |config| {
+            config.shutdown_timeout = Duration::from_secs(1);
+            config.cert_poll_interval = Duration::from_secs(60);
         },
-        drain_delay: Duration::ZERO,
-        shutdown_timeout: Duration::from_secs(1),
-        cert_poll_interval: Duration::from_secs(60),
-        body_limits: Default::default(),
-    };
-    let webhook = Arc::new(Webhook::new(
-        Settings::default(),
-        Mode::Cluster,
-        Arc::new(ClusterState::standalone()),
-    ));
-    let server = Server::bind(
-        config,
-        webhook.clone(),
-        Arc::new(Metrics::new(webhook.cluster.clone())),
     )
-    .await
-    .unwrap_or_else(|e| panic!("the server refused the files: {e}"));
-    let addr = server.https_addr();
-    let drain = CancellationToken::new();
-    let running = tokio::spawn(server.run(drain.clone()));
+    .await;
+    let addr = server.https;
 
     let ca = reqwest::Certificate::from_pem(read(dir.path(), "ca.crt").as_bytes())
         .unwrap_or_else(|e| panic!("{e}"));
@@ -226,6 +206,6 @@ async fn the_server_serves_what_certs_writes() {
         .unwrap_or_else(|e| panic!("handshake with the written certificate failed: {e:?}"));
     assert!(response.status().is_success());
 
-    drain.cancel();
-    let _ = running.await;
+    server.drain.cancel();
+    let _ = server.task.await;
 }

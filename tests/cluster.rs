@@ -7,7 +7,6 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -17,6 +16,7 @@ use lameduck::metrics::Metrics;
 use lameduck::plan::{HookAction, Settings};
 use lameduck::webhook::{Mode, Outcome, Webhook};
 
+use support::ReviewBody;
 use support::fake_apiserver::{FakeApiServer, fixture};
 
 /// Everything the tests wait for happens within milliseconds; this only bounds a failure.
@@ -36,15 +36,8 @@ fn fast() -> ClusterOptions {
 }
 
 /// Polls `condition` until it holds; panics with `what` after [`WAIT`].
-async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+async fn wait_for(what: &str, condition: impl FnMut() -> bool) {
+    support::wait_until(what, WAIT, condition).await
 }
 
 struct Harness {
@@ -116,26 +109,9 @@ fn review(webhook: &Webhook, namespace: &str) -> Reviewed {
         "metadata": {"name": "web", "namespace": namespace},
         "spec": {"containers": [{"name": "app", "image": "registry.example/shop/app:1.4.2"}]}
     });
-    let body = json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "2f6b1b2a-5a4e-4b8e-9d1c-0c6f3f1e7a10",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
-            "requestResource": {"group": "", "version": "v1", "resource": "pods"},
-            "name": "web",
-            "namespace": namespace,
-            "operation": "CREATE",
-            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
-            "object": pod,
-            "oldObject": null,
-            "dryRun": false,
-            "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}
-        }
-    });
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let bytes = ReviewBody::create(pod.clone())
+        .uid("2f6b1b2a-5a4e-4b8e-9d1c-0c6f3f1e7a10")
+        .to_vec();
     let reviewed = webhook
         .review(&bytes)
         .unwrap_or_else(|e| panic!("review failed: {e}"));
@@ -144,12 +120,7 @@ fn review(webhook: &Webhook, namespace: &str) -> Reviewed {
     let response = &answer["response"];
     assert_eq!(response["allowed"], true);
     let mut patched = pod.clone();
-    if let Some(patch) = response["patch"].as_str() {
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(patch)
-            .unwrap_or_else(|e| panic!("patch base64: {e}"));
-        let patch: json_patch::Patch =
-            serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("patch json: {e}"));
+    if let Some(patch) = support::patch_of(&answer) {
         json_patch::patch(&mut patched, &patch).unwrap_or_else(|e| panic!("patch apply: {e}"));
     }
     let warnings = response["warnings"]

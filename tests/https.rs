@@ -6,9 +6,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use support::{
-    TestServer, fixture, fixtures, https_client, patch_of, pod_create_review, tls_connect,
-};
+use support::{ReviewBody, TestServer, fixture, fixtures, https_client, patch_of, tls_connect};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// Each container's preStop sleep (`None`: left alone) and the pod's grace period.
@@ -231,17 +229,20 @@ async fn what_is_not_a_review_gets_a_400_with_one_line() {
         ("deep object", deep_object.into_bytes()),
         (
             "containers not a list",
-            pod_create_review(json!({"spec": {"containers": {"a": 1}}})),
+            ReviewBody::create(json!({"spec": {"containers": {"a": 1}}})).to_vec(),
         ),
         (
             "grace a string",
-            pod_create_review(json!({"spec": {"terminationGracePeriodSeconds": "30"}})),
+            ReviewBody::create(json!({"spec": {"terminationGracePeriodSeconds": "30"}})).to_vec(),
         ),
         (
             "annotation a number",
-            pod_create_review(json!({"metadata": {"annotations": {"a": 1}}})),
+            ReviewBody::create(json!({"metadata": {"annotations": {"a": 1}}})).to_vec(),
         ),
-        ("create without object", pod_create_review(Value::Null)),
+        (
+            "create without object",
+            ReviewBody::create(Value::Null).to_vec(),
+        ),
     ];
     for (what, body) in cases {
         let response = client
@@ -276,7 +277,12 @@ async fn hostile_but_well_formed_objects_are_admitted_unchanged_or_planned() {
         json!({"spec": {"containers": [{}]}}),
     ];
     for object in cases {
-        let answer = review(&server, &client, pod_create_review(object.clone())).await;
+        let answer = review(
+            &server,
+            &client,
+            ReviewBody::create(object.clone()).to_vec(),
+        )
+        .await;
         assert_eq!(answer["response"]["allowed"], true);
         if let Some(patch) = patch_of(&answer) {
             let mut patched = object.clone();
@@ -299,16 +305,13 @@ async fn other_kinds_operations_and_subresources_are_allowed_unchanged() {
         ("example.com", "Deployment", "CREATE", None),
     ];
     for (group, kind, operation, sub_resource) in cases {
-        let body = serde_json::to_vec(&json!({
-            "request": {
-                "uid": "u",
-                "kind": {"group": group, "version": "v1", "kind": kind},
-                "operation": operation,
-                "subResource": sub_resource,
-                "object": pod,
-            },
-        }))
-        .unwrap();
+        let mut body = ReviewBody::create(pod.clone())
+            .kind(group, "v1", kind)
+            .operation(operation);
+        if let Some(sub_resource) = sub_resource {
+            body = body.sub_resource(sub_resource);
+        }
+        let body = body.to_vec();
         let answer = review(&server, &client, body).await;
         assert_eq!(answer["response"]["allowed"], true);
         assert!(
@@ -329,16 +332,13 @@ async fn methods_paths_and_sizes() {
 
     // 8 MiB is accepted (an UPDATE carries two objects)...
     let filler = "x".repeat(7 * 1024 * 1024);
-    let big = serde_json::to_vec(&json!({
-        "request": {
-            "uid": "big",
-            "kind": {"group": "apps", "version": "v1", "kind": "StatefulSet"},
-            "operation": "UPDATE",
-            "object": {"metadata": {"annotations": {"filler": filler}}, "spec": {"template": {"spec": {"containers": [{"name": "db"}]}}}},
-            "oldObject": {"metadata": {"annotations": {"filler": "old"}}},
-        },
-    }))
-    .unwrap();
+    let big = ReviewBody::update(
+        json!({"metadata": {"annotations": {"filler": filler}}, "spec": {"template": {"spec": {"containers": [{"name": "db"}]}}}}),
+        json!({"metadata": {"annotations": {"filler": "old"}}}),
+    )
+    .kind("apps", "v1", "StatefulSet")
+    .uid("big")
+    .to_vec();
     assert!(big.len() < 8 * 1024 * 1024);
     let accepted = client
         .post(server.url("/mutate"))

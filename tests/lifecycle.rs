@@ -62,43 +62,9 @@ impl KubeletSecretDir {
     }
 }
 
-async fn start_on(
-    dir: &KubeletSecretDir,
-) -> (SocketAddr, SocketAddr, tokio_util::sync::CancellationToken) {
-    use lameduck::metrics::Metrics;
-    use lameduck::server::{Server, ServerConfig, tls::CertSource};
-    install_crypto();
-    let config = ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        metrics_listen: "127.0.0.1:0".parse().unwrap(),
-        cert: CertSource::Files {
-            cert: dir.cert(),
-            key: dir.key(),
-        },
-        drain_delay: Duration::ZERO,
-        shutdown_timeout: Duration::from_secs(5),
-        cert_poll_interval: Duration::from_millis(100),
-        body_limits: Default::default(),
-    };
-    let webhook = Arc::new(lameduck::webhook::Webhook::new(
-        lameduck::plan::Settings::default(),
-        lameduck::webhook::Mode::Cluster,
-        Arc::new(lameduck::cluster::ClusterState::standalone()),
-    ));
-    let server = Server::bind(
-        config,
-        webhook.clone(),
-        Arc::new(Metrics::new(webhook.cluster.clone())),
-    )
-    .await
-    .unwrap();
-    let addrs = (server.https_addr(), server.metrics_addr());
-    let drain = tokio_util::sync::CancellationToken::new();
-    tokio::spawn({
-        let drain = drain.clone();
-        async move { server.run(drain).await.unwrap() }
-    });
-    (addrs.0, addrs.1, drain)
+/// A server on the certificate in `dir`, trusted by `ca_pem`.
+async fn start_on(dir: &KubeletSecretDir, ca_pem: &str) -> TestServer {
+    TestServer::start_on_files(dir.cert(), dir.key(), ca_pem, |_| {}).await
 }
 
 /// An HTTP/1.1 client trusting every CA given, one connection kept alive.
@@ -145,7 +111,8 @@ async fn metric(metrics: SocketAddr, series: &str) -> Option<f64> {
 async fn a_kubelet_symlink_swap_is_served_without_a_restart() {
     let (first, second) = (TestPki::new("first"), TestPki::new("second"));
     let mut dir = KubeletSecretDir::new(&first);
-    let (https, metrics, _drain) = start_on(&dir).await;
+    let server = start_on(&dir, &first.ca_pem).await;
+    let (https, metrics) = (server.https, server.metrics);
 
     let old_connection = client_trusting(&[&first.ca_pem, &second.ca_pem]);
     assert_eq!(served_cert(&old_connection, https).await, first.cert_der());
@@ -173,7 +140,8 @@ async fn a_kubelet_symlink_swap_is_served_without_a_restart() {
 async fn a_mismatched_pair_is_refused_and_the_old_one_kept() {
     let (good, other) = (TestPki::new("good"), TestPki::new("other"));
     let mut dir = KubeletSecretDir::new(&good);
-    let (https, metrics, _drain) = start_on(&dir).await;
+    let server = start_on(&dir, &good.ca_pem).await;
+    let (https, metrics) = (server.https, server.metrics);
 
     dir.swap_in(&other.cert_pem, &good.key_pem);
     wait_for("the failed reload to be counted", WAIT, || async {

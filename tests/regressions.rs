@@ -2,14 +2,15 @@
 //! showed it.
 
 mod api_rules;
+mod support;
 
 use std::sync::Arc;
 
-use base64::Engine as _;
 use lameduck::cluster::ClusterState;
 use lameduck::plan::{ActionSetting, HookAction, Settings};
 use lameduck::webhook::{Mode, Webhook};
 use serde_json::{Value, json};
+use support::{ReviewBody, patch_of};
 
 fn webhook(settings: Settings) -> Webhook {
     Webhook::new(
@@ -20,34 +21,20 @@ fn webhook(settings: Settings) -> Webhook {
 }
 
 fn pod_review(annotations: Value, containers: Value) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "r",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "operation": "CREATE",
-            "namespace": "shop",
-            "object": {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": "p", "annotations": annotations},
-                "spec": {"containers": containers},
-            },
-        },
+    ReviewBody::create(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "shop", "annotations": annotations},
+        "spec": {"containers": containers},
     }))
-    .unwrap()
+    .to_vec()
 }
 
 fn patched_object(webhook: &Webhook, body: &[u8]) -> Value {
     let answer: Value = serde_json::from_slice(&webhook.review(body).unwrap().body).unwrap();
     let mut object: Value =
         serde_json::from_slice::<Value>(body).unwrap()["request"]["object"].clone();
-    if let Some(patch) = answer["response"]["patch"].as_str() {
-        let patch = base64::engine::general_purpose::STANDARD
-            .decode(patch)
-            .unwrap();
-        let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
+    if let Some(patch) = patch_of(&answer) {
         json_patch::patch(&mut object, &patch.0).unwrap();
     }
     object

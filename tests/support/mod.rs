@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod fake_apiserver;
+pub mod review;
+
+pub use review::ReviewBody;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +19,7 @@ use lameduck::server::tls::CertSource;
 use lameduck::server::{Server, ServerConfig};
 use lameduck::webhook::{Mode, Webhook};
 use serde_json::Value;
+use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -78,7 +82,7 @@ pub struct TestServer {
     pub drain: CancellationToken,
     pub task: JoinHandle<()>,
     pub ca_pem: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<TempDir>,
 }
 
 impl TestServer {
@@ -99,10 +103,32 @@ impl TestServer {
         settings: Settings,
         configure: impl FnOnce(&mut ServerConfig),
     ) -> Self {
-        install_crypto();
         let dir = tempfile::tempdir().unwrap();
         let pki = TestPki::new("lameduck-test");
         let (cert, key) = pki.write(dir.path());
+        Self::serve(settings, cert, key, &pki.ca_pem, Some(dir), configure).await
+    }
+
+    /// A server on certificate files the test wrote (and may swap), signed by `ca_pem`.
+    pub async fn start_on_files(
+        cert: PathBuf,
+        key: PathBuf,
+        ca_pem: &str,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
+        Self::serve(Settings::default(), cert, key, ca_pem, None, configure).await
+    }
+
+    /// The one place a test server's `ServerConfig` is written.
+    async fn serve(
+        settings: Settings,
+        cert: PathBuf,
+        key: PathBuf,
+        ca_pem: &str,
+        dir: Option<TempDir>,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
+        install_crypto();
         let mut config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             metrics_listen: "127.0.0.1:0".parse().unwrap(),
@@ -124,7 +150,7 @@ impl TestServer {
             Arc::new(Metrics::new(webhook.cluster.clone())),
         )
         .await
-        .unwrap();
+        .unwrap_or_else(|error| panic!("the server refused its configuration: {error}"));
         let (https, metrics) = (server.https_addr(), server.metrics_addr());
         let drain = CancellationToken::new();
         let task = tokio::spawn({
@@ -138,7 +164,7 @@ impl TestServer {
             metrics,
             drain,
             task,
-            ca_pem: pki.ca_pem,
+            ca_pem: ca_pem.to_string(),
             _dir: dir,
         }
     }
@@ -222,21 +248,6 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(fixtures_dir().join(name)).expect("the shared fixture exists")
 }
 
-/// An AdmissionReview body for a Pod CREATE of `object`, as the API server sends it.
-pub fn pod_create_review(object: Value) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "u",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "operation": "CREATE",
-            "object": object,
-        },
-    }))
-    .expect("a JSON value serializes")
-}
-
 /// The decoded JSON Patch of an AdmissionReview response, if any.
 pub fn patch_of(response: &Value) -> Option<json_patch::Patch> {
     use base64::Engine as _;
@@ -263,4 +274,13 @@ where
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Polls `condition` until it holds, or panics after `timeout`: [`wait_for`] for a
+/// condition that needs no `await`.
+pub async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    wait_for(what, timeout, || {
+        std::future::ready(condition().then_some(()))
+    })
+    .await
 }

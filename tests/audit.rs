@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -60,12 +59,7 @@ async fn harness() -> Harness {
     )
     .await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let kubeconfig = server.write_kubeconfig(dir.path());
-    let parsed = Kubeconfig::read_from(&kubeconfig).unwrap_or_else(|e| panic!("kubeconfig: {e}"));
-    let config = kube::Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("config: {e}"));
-    let client = kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"));
+    let (client, kubeconfig) = server.client(dir.path()).await;
     Harness {
         server,
         client,

@@ -7,7 +7,6 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -48,16 +47,11 @@ struct Harness {
 }
 
 async fn harness(version: &str, nodes: &str) -> Harness {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    support::install_crypto();
     let server =
         FakeApiServer::start(fixture(version), fixture("namespaces.json"), fixture(nodes)).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let path = server.write_kubeconfig(dir.path());
-    let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| panic!("kubeconfig: {e}"));
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("config: {e}"));
-    let client = kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"));
+    let (client, _) = server.client(dir.path()).await;
     let cluster = lameduck::cluster::start_with_client(client, fast()).await;
     let metrics = Arc::new(Metrics::new(cluster.clone()));
     Harness {

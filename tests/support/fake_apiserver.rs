@@ -181,6 +181,20 @@ impl FakeApiServer {
         path
     }
 
+    /// A kube client that reaches this server through a real kubeconfig file written in
+    /// `dir` (returned too, for commands that take `--kubeconfig`).
+    pub async fn client(&self, dir: &Path) -> (kube::Client, PathBuf) {
+        use kube::config::{KubeConfigOptions, Kubeconfig};
+        let path = self.write_kubeconfig(dir);
+        let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| panic!("kubeconfig: {e}"));
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .unwrap_or_else(|e| panic!("config: {e}"));
+        let client = kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"));
+        (client, path)
+    }
+
     pub fn set_version(&self, version: Value) {
         lock(&self.shared.cluster).version = version;
     }

@@ -1,10 +1,14 @@
 //! Shared by the integration tests: a real server on loopback with a real certificate,
-//! an HTTPS client that trusts it, and the shared fixtures.
+//! an HTTPS client that trusts it, the shared fixtures, AdmissionReview bodies as the API
+//! server sends them ([`ReviewBody`]) and the one way to wait for something
+//! ([`wait_for`]).
 #![allow(dead_code)]
 
 pub mod fake_apiserver;
 pub mod review;
 
+// Not every test binary builds reviews.
+#[allow(unused_imports)]
 pub use review::ReviewBody;
 
 use std::net::SocketAddr;
@@ -182,7 +186,6 @@ impl TestServer {
     }
 }
 
-/// An HTTPS client that trusts `ca_pem` and resolves `localhost` to loopback.
 /// A raw TLS connection to a test server, for what an HTTP client library will not send.
 pub async fn tls_connect(
     addr: SocketAddr,
@@ -208,6 +211,7 @@ pub async fn tls_connect(
         .unwrap()
 }
 
+/// An HTTPS client that trusts `ca_pem` and resolves `localhost` to loopback.
 pub fn https_client(ca_pem: &str, http1_only: bool) -> reqwest::Client {
     install_crypto();
     let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap();

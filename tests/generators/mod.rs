@@ -85,7 +85,7 @@ impl Lifecycle {
 
 pub fn pre_stop() -> impl Strategy<Value = PreStop> {
     prop_oneof![
-        5 => Just(PreStop::Absent),
+        2 => Just(PreStop::Absent),
         1 => Just(PreStop::Null),
         2 => prop::sample::select(vec![
             &["/bin/sh", "-c", "sleep 7"][..],
@@ -100,9 +100,9 @@ pub fn pre_stop() -> impl Strategy<Value = PreStop> {
 
 pub fn hooks() -> impl Strategy<Value = Lifecycle> {
     prop_oneof![
-        4 => Just(Lifecycle::Absent),
+        3 => Just(Lifecycle::Absent),
         1 => Just(Lifecycle::Null),
-        7 => (pre_stop(), prop::bool::weighted(0.35))
+        8 => (pre_stop(), prop::bool::weighted(0.4))
             .prop_map(|(pre_stop, post_start)| Lifecycle::Hooks { pre_stop, post_start }),
     ]
 }
@@ -299,7 +299,12 @@ pub fn pod_spec() -> impl Strategy<Value = PodSpecInput> {
         prop::collection::vec(container(), 1..6),
         prop::collection::vec((0..FLAVOURS.len(), prop::bool::weighted(0.6)), 0..3),
         grace(),
-        prop::sample::select(vec![None, Some("Always"), Some("Never"), Some("OnFailure")]),
+        prop_oneof![
+            2 => Just(None),
+            4 => Just(Some("Always")),
+            1 => Just(Some("Never")),
+            1 => Just(Some("OnFailure")),
+        ],
         prop::collection::vec(pod_annotation, 0..4),
         prop::collection::vec(container_annotation, 0..3),
         status(),

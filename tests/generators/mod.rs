@@ -279,8 +279,8 @@ pub fn grace() -> impl Strategy<Value = Option<i64>> {
     ]
 }
 
-pub fn pod_spec() -> impl Strategy<Value = PodSpecInput> {
-    let pod_annotation = prop_oneof![
+fn pod_annotation() -> impl Strategy<Value = (&'static str, String)> {
+    prop_oneof![
         (Just(annotations::SLEEP), duration()),
         (Just(annotations::SHUTDOWN), duration()),
         (Just(annotations::STAGGER), duration()),
@@ -289,54 +289,54 @@ pub fn pod_spec() -> impl Strategy<Value = PodSpecInput> {
             Just(annotations::ACTION),
             choice(&["sleep", "exec", "auto"])
         ),
-    ];
-    let container_annotation = (
+    ]
+}
+
+/// `lameduck.dev/<container>.<field>`: the container by index into the pod's containers
+/// and then its init containers (past the end: one the pod does not have).
+fn container_annotation() -> impl Strategy<Value = (usize, &'static str, String)> {
+    (
         0usize..6,
         prop::sample::select(vec!["sleep", "shutdown", "role"]),
         prop_oneof![duration(), choice(&["proxy", "app", "sidecar", "skip"])],
-    );
-    (
-        prop::collection::vec(container(), 1..6),
-        prop::collection::vec((0..FLAVOURS.len(), prop::bool::weighted(0.6)), 0..3),
-        grace(),
-        prop_oneof![
-            2 => Just(None),
-            4 => Just(Some("Always")),
-            1 => Just(Some("Never")),
-            1 => Just(Some("OnFailure")),
-        ],
-        prop::collection::vec(pod_annotation, 0..4),
-        prop::collection::vec(container_annotation, 0..3),
-        status(),
-        any::<bool>(),
-        any::<bool>(),
-        os(),
     )
-        .prop_map(
-            |(
-                containers,
-                init,
-                grace,
-                restart_policy,
-                pod_annotations,
-                container_annotations,
-                status,
-                other_annotation,
-                no_metadata,
-                os,
-            )| PodSpecInput {
-                containers,
-                init,
-                grace,
-                restart_policy,
-                pod_annotations,
-                container_annotations,
-                status,
-                other_annotation,
-                no_metadata,
-                os,
-            },
-        )
+}
+
+fn restart_policy() -> impl Strategy<Value = Option<&'static str>> {
+    prop_oneof![
+        2 => Just(None),
+        4 => Just(Some("Always")),
+        1 => Just(Some("Never")),
+        1 => Just(Some("OnFailure")),
+    ]
+}
+
+prop_compose! {
+    pub fn pod_spec()(
+        containers in prop::collection::vec(container(), 1..6),
+        init in prop::collection::vec((0..FLAVOURS.len(), prop::bool::weighted(0.6)), 0..3),
+        grace in grace(),
+        restart_policy in restart_policy(),
+        pod_annotations in prop::collection::vec(pod_annotation(), 0..4),
+        container_annotations in prop::collection::vec(container_annotation(), 0..3),
+        status in status(),
+        other_annotation in any::<bool>(),
+        no_metadata in any::<bool>(),
+        os in os(),
+    ) -> PodSpecInput {
+        PodSpecInput {
+            containers,
+            init,
+            grace,
+            restart_policy,
+            pod_annotations,
+            container_annotations,
+            status,
+            other_annotation,
+            no_metadata,
+            os,
+        }
+    }
 }
 
 /// A pod as a user submits it: no status record (lameduck's own, or a forged one).

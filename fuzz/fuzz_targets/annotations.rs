@@ -14,6 +14,8 @@ use serde_json::{Map, Value, json};
 
 #[path = "../../tests/api_rules/mod.rs"]
 mod api_rules;
+#[path = "../../tests/support/review.rs"]
+mod review;
 
 static WEBHOOK: LazyLock<Webhook> = LazyLock::new(|| {
     Webhook::new(
@@ -75,23 +77,14 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(grace) = grace.trim().parse::<i64>() {
         spec["terminationGracePeriodSeconds"] = json!(grace);
     }
-    let body = json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "fuzz",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "operation": "CREATE",
-            "namespace": "shop",
-            "object": {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": "p", "annotations": annotations},
-                "spec": spec,
-            },
-        },
-    });
-    let body = serde_json::to_vec(&body).expect("serializes");
+    let body = review::ReviewBody::create(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "shop", "annotations": annotations},
+        "spec": spec,
+    }))
+    .uid("fuzz")
+    .to_vec();
     if let Err(violation) = api_rules::check_review(&WEBHOOK, &body) {
         panic!("{violation}");
     }

@@ -1,5 +1,6 @@
 //! Property tests for the invariants in DESIGN.md, over generated pods and templates of
-//! every supported kind.
+//! every supported kind (the generator `properties.rs` uses too, `tests/generators`),
+//! checked on `inject` itself, below the webhook.
 
 use std::collections::BTreeSet;
 

@@ -1,6 +1,7 @@
 //! The API server's validation rules that lameduck's output must satisfy, checked on
-//! the object a review's patch produces. Shared by `tests/properties.rs` and the
-//! `review` fuzz target (`fuzz/fuzz_targets/review.rs` includes this file by path).
+//! the object a review's patch produces. Shared by `tests/properties.rs`,
+//! `tests/regressions.rs` and both fuzz targets (`fuzz/fuzz_targets/*.rs` include this
+//! file by path).
 //!
 //! Every rule has a name and a counter, so a run can say how often each was exercised.
 

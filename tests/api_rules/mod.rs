@@ -39,7 +39,7 @@ use serde_json::{Value, json};
 
 /// One rule from the API server's validation (or from DESIGN.md's invariants).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Rule {
+pub(crate) enum Rule {
     /// HTTP 200 body: same apiVersion, kind AdmissionReview, uid echoed, allowed true,
     /// `patchType: JSONPatch` exactly when a base64 `patch` is present.
     ResponseWellFormed,
@@ -79,7 +79,7 @@ pub enum Rule {
     TierOrder,
 }
 
-pub const RULES: &[Rule] = &[
+pub(crate) const RULES: &[Rule] = &[
     Rule::ResponseWellFormed,
     Rule::PatchApplies,
     Rule::OnlyOwnFieldsTouched,
@@ -106,7 +106,7 @@ fn count(rule: Rule) {
 }
 
 /// How many times each rule was checked (on a case where it applied) so far.
-pub fn counts() -> BTreeMap<String, u64> {
+pub(crate) fn counts() -> BTreeMap<String, u64> {
     RULES
         .iter()
         .map(|&rule| {
@@ -120,7 +120,7 @@ pub fn counts() -> BTreeMap<String, u64> {
 
 /// A broken rule and what broke it.
 #[derive(Debug)]
-pub struct Violation {
+pub(crate) struct Violation {
     pub rule: Rule,
     pub detail: String,
 }
@@ -145,7 +145,7 @@ fn ensure(rule: Rule, ok: bool, detail: impl FnOnce() -> String) -> Result<(), V
 
 /// What a review came to.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// HTTP 400: not a review, or an object that cannot be read.
     Rejected,
     /// Allowed without a patch.
@@ -154,14 +154,14 @@ pub enum Outcome {
     Patched,
 }
 
-pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 
 /// Reviews `body` and checks every rule on the answer.
 ///
 /// `strict` adds the rules that hold only for objects the API server would accept in the
 /// first place (unique, non-empty container names; annotations within limits); the
 /// property tests generate only such objects, the fuzzer checks it per input.
-pub fn check_review(webhook: &Webhook, body: &[u8]) -> Result<Outcome, Violation> {
+pub(crate) fn check_review(webhook: &Webhook, body: &[u8]) -> Result<Outcome, Violation> {
     let Ok(reviewed) = webhook.review(body) else {
         return Ok(Outcome::Rejected);
     };
@@ -321,7 +321,7 @@ fn users_grace(template: &Value) -> Option<i64> {
 
 /// Whether the API server would take the submitted template at all (the rules below that
 /// compare with the input only mean something then).
-pub fn plausible(template: &Value) -> bool {
+pub(crate) fn plausible(template: &Value) -> bool {
     let mut names = BTreeSet::new();
     let all = containers(template, "containers")
         .into_iter()
@@ -348,7 +348,7 @@ fn annotations_size(annotations: &BTreeMap<String, Value>) -> usize {
 }
 
 /// RFC 1123 label: what container names must be.
-pub fn is_dns_label(name: &str) -> bool {
+pub(crate) fn is_dns_label(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
         && name
@@ -360,7 +360,7 @@ pub fn is_dns_label(name: &str) -> bool {
 
 /// Kubernetes' qualified name: optional DNS-subdomain prefix (≤ 253) and `/`, then a name
 /// of at most 63 of `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`.
-pub fn is_qualified_name(key: &str) -> bool {
+pub(crate) fn is_qualified_name(key: &str) -> bool {
     let (prefix, name) = match key.split_once('/') {
         Some((prefix, name)) => (Some(prefix), name),
         None => (None, key),

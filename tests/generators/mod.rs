@@ -19,10 +19,10 @@ use lameduck::workload::WorkloadKind;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-pub const KINDS: &[WorkloadKind] = &WorkloadKind::ALL;
+pub(crate) const KINDS: &[WorkloadKind] = &WorkloadKind::ALL;
 
 /// Names and images that hit every role pattern, and some that hit none.
-pub const FLAVOURS: &[(&str, Option<&str>)] = &[
+pub(crate) const FLAVOURS: &[(&str, Option<&str>)] = &[
     ("nginx", Some("nginx:1.27")),
     ("web", Some("openresty/openresty:1.25")),
     ("envoy", Some("envoyproxy/envoy:v1.31")),
@@ -50,7 +50,7 @@ pub const FLAVOURS: &[(&str, Option<&str>)] = &[
 
 /// The `preStop` a user wrote.
 #[derive(Debug, Clone)]
-pub enum PreStop {
+pub(crate) enum PreStop {
     Absent,
     Null,
     Exec(&'static [&'static str]),
@@ -60,7 +60,7 @@ pub enum PreStop {
 
 /// A container's `lifecycle`, as users write it.
 #[derive(Debug, Clone)]
-pub enum Lifecycle {
+pub(crate) enum Lifecycle {
     Absent,
     Null,
     /// `{}` when neither hook is there.
@@ -72,7 +72,7 @@ pub enum Lifecycle {
 
 impl Lifecycle {
     /// The user's own `preStop`, if they wrote one.
-    pub fn has_pre_stop(&self) -> bool {
+    pub(crate) fn has_pre_stop(&self) -> bool {
         matches!(
             self,
             Lifecycle::Hooks {
@@ -83,7 +83,7 @@ impl Lifecycle {
     }
 }
 
-pub fn pre_stop() -> impl Strategy<Value = PreStop> {
+pub(crate) fn pre_stop() -> impl Strategy<Value = PreStop> {
     prop_oneof![
         2 => Just(PreStop::Absent),
         1 => Just(PreStop::Null),
@@ -98,7 +98,7 @@ pub fn pre_stop() -> impl Strategy<Value = PreStop> {
     ]
 }
 
-pub fn hooks() -> impl Strategy<Value = Lifecycle> {
+pub(crate) fn hooks() -> impl Strategy<Value = Lifecycle> {
     prop_oneof![
         3 => Just(Lifecycle::Absent),
         1 => Just(Lifecycle::Null),
@@ -107,7 +107,7 @@ pub fn hooks() -> impl Strategy<Value = Lifecycle> {
     ]
 }
 
-pub fn lifecycle(hooks: &Lifecycle) -> Option<Value> {
+pub(crate) fn lifecycle(hooks: &Lifecycle) -> Option<Value> {
     match hooks {
         Lifecycle::Absent => None,
         Lifecycle::Null => Some(Value::Null),
@@ -138,13 +138,13 @@ pub fn lifecycle(hooks: &Lifecycle) -> Option<Value> {
 }
 
 #[derive(Debug, Clone)]
-pub struct ContainerSpec {
+pub(crate) struct ContainerSpec {
     pub flavour: usize,
     pub image_too: bool,
     pub hooks: Lifecycle,
 }
 
-pub fn container() -> impl Strategy<Value = ContainerSpec> {
+pub(crate) fn container() -> impl Strategy<Value = ContainerSpec> {
     (0..FLAVOURS.len(), any::<bool>(), hooks()).prop_map(|(flavour, image_too, hooks)| {
         ContainerSpec {
             flavour,
@@ -155,7 +155,7 @@ pub fn container() -> impl Strategy<Value = ContainerSpec> {
 }
 
 /// Durations valid and invalid.
-pub fn duration() -> impl Strategy<Value = String> {
+pub(crate) fn duration() -> impl Strategy<Value = String> {
     prop_oneof![
         6 => prop::sample::select(vec![
             "20", "20s", "1m30s", "2500ms", "-5s", "soon", "0", "-0", "1", "3", " 7 ", "+5s",
@@ -170,7 +170,7 @@ pub fn duration() -> impl Strategy<Value = String> {
 }
 
 /// One of `words` mostly, anything else sometimes.
-pub fn choice(words: &'static [&'static str]) -> impl Strategy<Value = String> {
+pub(crate) fn choice(words: &'static [&'static str]) -> impl Strategy<Value = String> {
     prop_oneof![
         4 => prop::sample::select(words).prop_map(String::from),
         1 => "[a-zA-Z ]{0,8}",
@@ -179,7 +179,7 @@ pub fn choice(words: &'static [&'static str]) -> impl Strategy<Value = String> {
 
 /// The `lameduck.dev/status` a pod arrives with.
 #[derive(Debug, Clone, PartialEq)]
-pub enum StatusSpec {
+pub(crate) enum StatusSpec {
     None,
     Garbage(String),
     /// Structurally valid, made up: claims some grace and some hooks.
@@ -191,7 +191,7 @@ pub enum StatusSpec {
     },
 }
 
-pub fn status() -> impl Strategy<Value = StatusSpec> {
+pub(crate) fn status() -> impl Strategy<Value = StatusSpec> {
     prop_oneof![
         6 => Just(StatusSpec::None),
         1 => prop::sample::select(vec![
@@ -212,7 +212,7 @@ pub fn status() -> impl Strategy<Value = StatusSpec> {
 
 /// Which operating system the pod says it runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Os {
+pub(crate) enum Os {
     Unsaid,
     Linux,
     /// `spec.os.name: windows`.
@@ -231,7 +231,7 @@ fn os() -> impl Strategy<Value = Os> {
 }
 
 #[derive(Debug, Clone)]
-pub struct PodSpecInput {
+pub(crate) struct PodSpecInput {
     pub containers: Vec<ContainerSpec>,
     /// `true`: native sidecar (`restartPolicy: Always`); `false`: a regular init container.
     pub init: Vec<(usize, bool)>,
@@ -248,7 +248,7 @@ pub struct PodSpecInput {
 
 impl PodSpecInput {
     /// The last value given for a pod annotation, as the JSON object keeps it.
-    pub fn pod_annotation(&self, key: &str) -> Option<&str> {
+    pub(crate) fn pod_annotation(&self, key: &str) -> Option<&str> {
         self.pod_annotations
             .iter()
             .rev()
@@ -257,18 +257,18 @@ impl PodSpecInput {
     }
 
     /// `lameduck.dev/inject` says `true`, as the planner reads it.
-    pub fn opted_in(&self) -> bool {
+    pub(crate) fn opted_in(&self) -> bool {
         self.pod_annotation(annotations::INJECT)
             .is_some_and(|value| value.trim_ascii() == "true")
     }
 
     /// A restart policy other than `Always`: a batch pod.
-    pub fn batch(&self) -> bool {
+    pub(crate) fn batch(&self) -> bool {
         self.restart_policy.is_some_and(|policy| policy != "Always")
     }
 }
 
-pub fn grace() -> impl Strategy<Value = Option<i64>> {
+pub(crate) fn grace() -> impl Strategy<Value = Option<i64>> {
     prop_oneof![
         3 => Just(None),
         1 => Just(Some(0)),
@@ -312,7 +312,7 @@ fn restart_policy() -> impl Strategy<Value = Option<&'static str>> {
 }
 
 prop_compose! {
-    pub fn pod_spec()(
+    pub(crate) fn pod_spec()(
         containers in prop::collection::vec(container(), 1..6),
         init in prop::collection::vec((0..FLAVOURS.len(), prop::bool::weighted(0.6)), 0..3),
         grace in grace(),
@@ -340,7 +340,7 @@ prop_compose! {
 }
 
 /// A pod as a user submits it: no status record (lameduck's own, or a forged one).
-pub fn submitted_pod_spec() -> impl Strategy<Value = PodSpecInput> {
+pub(crate) fn submitted_pod_spec() -> impl Strategy<Value = PodSpecInput> {
     pod_spec().prop_map(|mut input| {
         input.status = StatusSpec::None;
         input
@@ -348,7 +348,8 @@ pub fn submitted_pod_spec() -> impl Strategy<Value = PodSpecInput> {
 }
 
 /// A kind, an operation, a pod, and whether the webhook's action is a fixed `exec`.
-pub fn workload() -> impl Strategy<Value = (WorkloadKind, &'static str, PodSpecInput, bool)> {
+pub(crate) fn workload() -> impl Strategy<Value = (WorkloadKind, &'static str, PodSpecInput, bool)>
+{
     (
         prop::sample::select(KINDS),
         prop::sample::select(vec!["CREATE", "UPDATE"]),
@@ -377,7 +378,7 @@ fn names(input: &PodSpecInput) -> (Vec<String>, Vec<String>) {
 }
 
 /// The pod template (or Pod) as JSON: `(metadata, spec)`.
-pub fn template(input: &PodSpecInput) -> (Option<Value>, Value) {
+pub(crate) fn template(input: &PodSpecInput) -> (Option<Value>, Value) {
     let (names, init_names) = names(input);
     let containers: Vec<Value> = input
         .containers
@@ -485,7 +486,7 @@ pub fn template(input: &PodSpecInput) -> (Option<Value>, Value) {
 }
 
 /// The object of `kind` (in namespace `shop`) whose pod template `input` describes.
-pub fn object(kind: WorkloadKind, input: &PodSpecInput) -> Value {
+pub(crate) fn object(kind: WorkloadKind, input: &PodSpecInput) -> Value {
     let (metadata, spec) = template(input);
     let mut template = Map::new();
     if let Some(metadata) = metadata {
@@ -526,7 +527,7 @@ pub fn object(kind: WorkloadKind, input: &PodSpecInput) -> Value {
 }
 
 /// The pod template inside an object of `kind` (the object itself for a Pod).
-pub fn template_of(kind: WorkloadKind, object: &Value) -> &Value {
+pub(crate) fn template_of(kind: WorkloadKind, object: &Value) -> &Value {
     kind.template_path()
         .iter()
         .fold(object, |at, token| &at[*token])

@@ -32,7 +32,7 @@ const METADATA_LIST: &str = "as=PartialObjectMetadataList";
 const METADATA: &str = "as=PartialObjectMetadata";
 
 /// Reads a fixture from `tests/fixtures/cluster/`.
-pub fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/cluster")
         .join(name);
@@ -44,7 +44,7 @@ pub fn fixture(name: &str) -> Value {
 
 /// One request the server saw.
 #[derive(Debug, Clone)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub path: String,
     pub query: HashMap<String, String>,
     pub accept: String,
@@ -75,7 +75,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-pub struct FakeApiServer {
+pub(crate) struct FakeApiServer {
     shared: Arc<Shared>,
     addr: SocketAddr,
     task: Option<JoinHandle<()>>,
@@ -83,7 +83,7 @@ pub struct FakeApiServer {
 
 impl FakeApiServer {
     /// Serves `version` (a `/version` body), the items of a NamespaceList and of a NodeList.
-    pub async fn start(version: Value, namespaces: Value, nodes: Value) -> FakeApiServer {
+    pub(crate) async fn start(version: Value, namespaces: Value, nodes: Value) -> FakeApiServer {
         let items = |list: &Value| list["items"].as_array().cloned().unwrap_or_default();
         let namespaces = items(&namespaces)
             .into_iter()
@@ -117,7 +117,7 @@ impl FakeApiServer {
         server
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
@@ -146,14 +146,14 @@ impl FakeApiServer {
     }
 
     /// The API server goes away: listener and open connections close.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
         }
     }
 
     /// The API server comes back on the same address with the same state.
-    pub async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         self.stop();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let listener = loop {
@@ -171,7 +171,7 @@ impl FakeApiServer {
     }
 
     /// Writes a kubeconfig pointing at this server and returns its path.
-    pub fn write_kubeconfig(&self, dir: &Path) -> PathBuf {
+    pub(crate) fn write_kubeconfig(&self, dir: &Path) -> PathBuf {
         let path = dir.join("kubeconfig");
         let text = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\nusers:\n- name: fake\n  user: {{}}\n",
@@ -183,7 +183,7 @@ impl FakeApiServer {
 
     /// A kube client that reaches this server through a real kubeconfig file written in
     /// `dir` (returned too, for commands that take `--kubeconfig`).
-    pub async fn client(&self, dir: &Path) -> (kube::Client, PathBuf) {
+    pub(crate) async fn client(&self, dir: &Path) -> (kube::Client, PathBuf) {
         use kube::config::{KubeConfigOptions, Kubeconfig};
         let path = self.write_kubeconfig(dir);
         let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| panic!("kubeconfig: {e}"));
@@ -195,17 +195,17 @@ impl FakeApiServer {
         (client, path)
     }
 
-    pub fn set_version(&self, version: Value) {
+    pub(crate) fn set_version(&self, version: Value) {
         lock(&self.shared.cluster).version = version;
     }
 
-    pub fn set_nodes(&self, nodes: Value) {
+    pub(crate) fn set_nodes(&self, nodes: Value) {
         lock(&self.shared.cluster).nodes = nodes["items"].as_array().cloned().unwrap_or_default();
     }
 
     /// Creates or replaces a namespace, as `kubectl apply` would: a new resourceVersion
     /// and an ADDED or MODIFIED event for watchers.
-    pub fn put_namespace(&self, mut namespace: Value) {
+    pub(crate) fn put_namespace(&self, mut namespace: Value) {
         let mut cluster = lock(&self.shared.cluster);
         let Some(name) = namespace["metadata"]["name"].as_str().map(str::to_string) else {
             panic!("namespace without a name: {namespace}");
@@ -222,7 +222,7 @@ impl FakeApiServer {
         self.publish(&mut cluster, version, kind, namespace);
     }
 
-    pub fn delete_namespace(&self, name: &str) {
+    pub(crate) fn delete_namespace(&self, name: &str) {
         let mut cluster = lock(&self.shared.cluster);
         let Some(mut namespace) = cluster.namespaces.remove(name) else {
             return;
@@ -233,7 +233,7 @@ impl FakeApiServer {
         self.publish(&mut cluster, version, "DELETED", namespace);
     }
 
-    pub fn namespace(&self, name: &str) -> Option<Value> {
+    pub(crate) fn namespace(&self, name: &str) -> Option<Value> {
         lock(&self.shared.cluster).namespaces.get(name).cloned()
     }
 
@@ -247,7 +247,7 @@ impl FakeApiServer {
     /// Creates or replaces a namespaced object of `resource` (`pods`, `deployments`,
     /// `statefulsets`, `daemonsets`, `replicasets`, `jobs`, `cronjobs`), served by the
     /// lists of that resource. No watch events: nothing here watches these.
-    pub fn put_object(&self, resource: &str, mut object: Value) {
+    pub(crate) fn put_object(&self, resource: &str, mut object: Value) {
         let mut cluster = lock(&self.shared.cluster);
         let (Some(namespace), Some(name)) = (
             object["metadata"]["namespace"].as_str().map(str::to_string),
@@ -262,7 +262,7 @@ impl FakeApiServer {
             .insert((resource.to_string(), namespace, name), object);
     }
 
-    pub fn delete_object(&self, resource: &str, namespace: &str, name: &str) {
+    pub(crate) fn delete_object(&self, resource: &str, namespace: &str, name: &str) {
         lock(&self.shared.cluster).objects.remove(&(
             resource.to_string(),
             namespace.to_string(),
@@ -271,7 +271,7 @@ impl FakeApiServer {
     }
 
     /// Every request so far.
-    pub fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         lock(&self.shared.seen).clone()
     }
 }

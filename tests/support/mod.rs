@@ -4,12 +4,12 @@
 //! ([`wait_for`]).
 #![allow(dead_code)]
 
-pub mod fake_apiserver;
-pub mod review;
+pub(crate) mod fake_apiserver;
+pub(crate) mod review;
 
 // Not every test binary builds reviews.
 #[allow(unused_imports)]
-pub use review::ReviewBody;
+pub(crate) use review::ReviewBody;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,19 +27,19 @@ use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub fn install_crypto() {
+pub(crate) fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// A CA and a `localhost` serving certificate signed by it, as PEM.
-pub struct TestPki {
+pub(crate) struct TestPki {
     pub ca_pem: String,
     pub cert_pem: String,
     pub key_pem: String,
 }
 
 impl TestPki {
-    pub fn new(common_name: &str) -> Self {
+    pub(crate) fn new(common_name: &str) -> Self {
         use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
@@ -63,7 +63,7 @@ impl TestPki {
         }
     }
 
-    pub fn write(&self, dir: &Path) -> (PathBuf, PathBuf) {
+    pub(crate) fn write(&self, dir: &Path) -> (PathBuf, PathBuf) {
         std::fs::create_dir_all(dir).unwrap();
         let cert = dir.join("tls.crt");
         let key = dir.join("tls.key");
@@ -72,7 +72,7 @@ impl TestPki {
         (cert, key)
     }
 
-    pub fn cert_der(&self) -> Vec<u8> {
+    pub(crate) fn cert_der(&self) -> Vec<u8> {
         use rustls_pki_types::pem::PemObject;
         rustls_pki_types::CertificateDer::from_pem_slice(self.cert_pem.as_bytes())
             .unwrap()
@@ -80,7 +80,7 @@ impl TestPki {
     }
 }
 
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub https: SocketAddr,
     pub metrics: SocketAddr,
     pub drain: CancellationToken,
@@ -90,11 +90,11 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(Settings::default(), Duration::from_millis(100)).await
     }
 
-    pub async fn start_with(settings: Settings, cert_poll_interval: Duration) -> Self {
+    pub(crate) async fn start_with(settings: Settings, cert_poll_interval: Duration) -> Self {
         Self::start_configured(settings, |config| {
             config.cert_poll_interval = cert_poll_interval
         })
@@ -103,7 +103,7 @@ impl TestServer {
 
     /// A server whose configuration `configure` adjusts (addresses and certificate are
     /// set; changing them breaks the server's client).
-    pub async fn start_configured(
+    pub(crate) async fn start_configured(
         settings: Settings,
         configure: impl FnOnce(&mut ServerConfig),
     ) -> Self {
@@ -114,7 +114,7 @@ impl TestServer {
     }
 
     /// A server on certificate files the test wrote (and may swap), signed by `ca_pem`.
-    pub async fn start_on_files(
+    pub(crate) async fn start_on_files(
         cert: PathBuf,
         key: PathBuf,
         ca_pem: &str,
@@ -173,21 +173,21 @@ impl TestServer {
         }
     }
 
-    pub fn client(&self) -> reqwest::Client {
+    pub(crate) fn client(&self) -> reqwest::Client {
         https_client(&self.ca_pem, false)
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.https.port())
     }
 
-    pub fn metrics_url(&self, path: &str) -> String {
+    pub(crate) fn metrics_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.metrics)
     }
 }
 
 /// A raw TLS connection to a test server, for what an HTTP client library will not send.
-pub async fn tls_connect(
+pub(crate) async fn tls_connect(
     addr: SocketAddr,
     ca_pem: &str,
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
@@ -212,7 +212,7 @@ pub async fn tls_connect(
 }
 
 /// An HTTPS client that trusts `ca_pem` and resolves `localhost` to loopback.
-pub fn https_client(ca_pem: &str, http1_only: bool) -> reqwest::Client {
+pub(crate) fn https_client(ca_pem: &str, http1_only: bool) -> reqwest::Client {
     install_crypto();
     let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap();
     let mut builder = reqwest::Client::builder()
@@ -225,13 +225,13 @@ pub fn https_client(ca_pem: &str, http1_only: bool) -> reqwest::Client {
     builder.build().unwrap()
 }
 
-pub fn fixtures_dir() -> PathBuf {
+pub(crate) fn fixtures_dir() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.join("tests/fixtures/admission")
 }
 
 /// Every shared fixture, by file name, sorted.
-pub fn fixtures() -> Vec<(String, Vec<u8>)> {
+pub(crate) fn fixtures() -> Vec<(String, Vec<u8>)> {
     let mut fixtures: Vec<(String, Vec<u8>)> = std::fs::read_dir(fixtures_dir())
         .expect("tests/fixtures/admission is in the repository")
         .map(|entry| entry.unwrap().path())
@@ -248,12 +248,12 @@ pub fn fixtures() -> Vec<(String, Vec<u8>)> {
 }
 
 /// One shared fixture's body, by file name.
-pub fn fixture(name: &str) -> Vec<u8> {
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(fixtures_dir().join(name)).expect("the shared fixture exists")
 }
 
 /// The decoded JSON Patch of an AdmissionReview response, if any.
-pub fn patch_of(response: &Value) -> Option<json_patch::Patch> {
+pub(crate) fn patch_of(response: &Value) -> Option<json_patch::Patch> {
     use base64::Engine as _;
     let encoded = response["response"]["patch"].as_str()?;
     let bytes = base64::engine::general_purpose::STANDARD
@@ -263,7 +263,7 @@ pub fn patch_of(response: &Value) -> Option<json_patch::Patch> {
 }
 
 /// Polls `check` until it returns `Some`, or panics after `timeout`.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+pub(crate) async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -282,7 +282,7 @@ where
 
 /// Polls `condition` until it holds, or panics after `timeout`: [`wait_for`] for a
 /// condition that needs no `await`.
-pub async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
     wait_for(what, timeout, || {
         std::future::ready(condition().then_some(()))
     })

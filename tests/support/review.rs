@@ -16,7 +16,7 @@ const CONTROLLER: &str = "system:serviceaccount:kube-system:replicaset-controlle
 
 /// An AdmissionReview request under construction; [`ReviewBody::to_vec`] gives its bytes.
 #[derive(Debug, Clone)]
-pub struct ReviewBody {
+pub(crate) struct ReviewBody {
     uid: String,
     operation: String,
     group: String,
@@ -34,7 +34,7 @@ impl ReviewBody {
     /// A CREATE of `object`. Its kind comes from its `apiVersion` and `kind` (a core/v1
     /// Pod when it names none, as hostile objects do), its name and namespace from its
     /// metadata (namespace `default` when it has none, as `kubectl create` fills in).
-    pub fn create(object: Value) -> Self {
+    pub(crate) fn create(object: Value) -> Self {
         let (group, version) = match object["apiVersion"].as_str() {
             Some(api_version) => match api_version.rsplit_once('/') {
                 Some((group, version)) => (group.to_string(), version.to_string()),
@@ -64,53 +64,53 @@ impl ReviewBody {
     }
 
     /// An UPDATE of `old` to `object`.
-    pub fn update(object: Value, old: Value) -> Self {
+    pub(crate) fn update(object: Value, old: Value) -> Self {
         Self::create(object).operation("UPDATE").old_object(old)
     }
 
-    pub fn uid(mut self, uid: &str) -> Self {
+    pub(crate) fn uid(mut self, uid: &str) -> Self {
         self.uid = uid.to_string();
         self
     }
 
-    pub fn namespace(mut self, namespace: &str) -> Self {
+    pub(crate) fn namespace(mut self, namespace: &str) -> Self {
         self.namespace = namespace.to_string();
         self
     }
 
     /// Another operation on the same object (`DELETE`, `CONNECT`), for what the webhook
     /// must leave alone whatever the object says.
-    pub fn operation(mut self, operation: &str) -> Self {
+    pub(crate) fn operation(mut self, operation: &str) -> Self {
         self.operation = operation.to_string();
         self
     }
 
     /// The kind the request names, when it is not the one the object says (or the object
     /// says none).
-    pub fn kind(mut self, group: &str, version: &str, kind: &str) -> Self {
+    pub(crate) fn kind(mut self, group: &str, version: &str, kind: &str) -> Self {
         self.group = group.to_string();
         self.version = version.to_string();
         self.kind = kind.to_string();
         self
     }
 
-    pub fn sub_resource(mut self, sub_resource: &str) -> Self {
+    pub(crate) fn sub_resource(mut self, sub_resource: &str) -> Self {
         self.sub_resource = Some(sub_resource.to_string());
         self
     }
 
-    pub fn old_object(mut self, old: Value) -> Self {
+    pub(crate) fn old_object(mut self, old: Value) -> Self {
         self.old_object = old;
         self
     }
 
-    pub fn dry_run(mut self, dry_run: bool) -> Self {
+    pub(crate) fn dry_run(mut self, dry_run: bool) -> Self {
         self.dry_run = dry_run;
         self
     }
 
     /// The review as JSON.
-    pub fn to_value(&self) -> Value {
+    pub(crate) fn to_value(&self) -> Value {
         let gvk = json!({"group": self.group, "version": self.version, "kind": self.kind});
         // The plural the API server serves every kind a test sends under.
         let resource = format!("{}s", self.kind.to_lowercase());
@@ -154,7 +154,7 @@ impl ReviewBody {
     }
 
     /// The review's bytes, as they arrive in the request body.
-    pub fn to_vec(&self) -> Vec<u8> {
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
         serde_json::to_vec(&self.to_value()).expect("a JSON value serializes")
     }
 }

@@ -1,6 +1,5 @@
 //! lameduck: a Kubernetes mutating admission webhook that gives every pod a safe,
 //! ordered graceful shutdown. See DESIGN.md for the model.
-#![forbid(unsafe_code)]
 
 pub mod admission;
 pub mod audit;

@@ -82,8 +82,12 @@ impl KubeVersion {
             }),
             _ => None,
         };
+        // Emulation names no patch: an API server emulating its own minor version is
+        // its binary (v1.34.4 stays v1.34.4, not v1.34.0).
         Some(match emulated {
-            Some(emulated) if emulated < binary => emulated,
+            Some(emulated) if (emulated.major, emulated.minor) < (binary.major, binary.minor) => {
+                emulated
+            }
             _ => binary,
         })
     }
@@ -366,6 +370,11 @@ mod tests {
         emulating.emulation_major = Some("1".into());
         emulating.emulation_minor = Some("29".into());
         assert_eq!(KubeVersion::of_server(&emulating), Some(v("1.29")));
+        // Every 1.31+ API server reports its own minor as the emulated one: the patch stays.
+        let mut current = info("v1.34.4", "1", "34");
+        current.emulation_major = Some("1".into());
+        current.emulation_minor = Some("34".into());
+        assert_eq!(KubeVersion::of_server(&current), Some(v("v1.34.4")));
     }
 
     fn survey(nodes: &[(&str, &str)]) -> KubeletSurvey {

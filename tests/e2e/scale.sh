@@ -22,9 +22,15 @@ export KUBECONFIG=$E2E_ADMIN_KUBECONFIG PATH=$E2E_STATE/path:$PATH
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# create_many KIND COUNT: COUNT objects, in Lists of 500 sent by 4 kubectl at a time.
+images=$(for i in $(seq 1 12); do printf '{"names":["registry.example/team-%d/service@sha256:%064d","registry.example/team-%d/service:v%d"],"sizeBytes":%d},' "$i" "$i" "$i" "$i" $((i * 10000000)); done)
+images=${images%,}
+
+# create_many KIND COUNT: COUNT objects, in Lists of 500 sent by 4 kubectl at a time;
+# nothing when they exist already (a second run on the same cluster).
 create_many() {
-  local kind=$1 count=$2 i chunk=500
+  local kind=$1 count=$2 i chunk=500 have
+  have=$(kubectl get "${kind,,}s" --no-headers 2>/dev/null | grep -c scale- || true)
+  ((have < count)) || return 0
   for ((i = 0; i < count; i += chunk)); do
     {
       echo '{"apiVersion":"v1","kind":"List","items":['
@@ -34,8 +40,10 @@ create_many() {
         if [[ $kind == Namespace ]]; then
           printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"scale-%05d","annotations":{"lameduck.dev/sleep":"%d"}}}' "$j" $((j % 30 + 1))
         else
-          # Nodes take their status on create; nothing can be scheduled on them.
-          printf '{"apiVersion":"v1","kind":"Node","metadata":{"name":"scale-node-%05d","labels":{"e2e.lameduck.dev/fake":"scale"}},"spec":{"unschedulable":true,"taints":[{"key":"e2e.lameduck.dev/fake","effect":"NoSchedule"}]},"status":{"nodeInfo":{"kubeletVersion":"v1.34.%d"}}}' "$j" $((j % 4 + 1))
+          # Nodes take their status on create; nothing can be scheduled on them. A dozen
+          # images in the status, as real nodes carry, so a Node list page weighs what it
+          # does in a real cluster.
+          printf '{"apiVersion":"v1","kind":"Node","metadata":{"name":"scale-node-%05d","labels":{"e2e.lameduck.dev/fake":"scale"}},"spec":{"unschedulable":true,"taints":[{"key":"e2e.lameduck.dev/fake","effect":"NoSchedule"}]},"status":{"nodeInfo":{"kubeletVersion":"v1.34.%d","kubeProxyVersion":"","machineID":"m%05d","systemUUID":"s%05d","bootID":"b%05d","kernelVersion":"6.1.0","osImage":"Debian GNU/Linux 12","containerRuntimeVersion":"containerd://1.6.20","operatingSystem":"linux","architecture":"amd64"},"images":[%s]}}' "$j" $((j % 4 + 1)) "$j" "$j" "$j" "$images"
         fi
       done
       echo ']}'
@@ -66,7 +74,7 @@ echo "RSS after sync: $(($(rss_kib) / 1024)) MiB (before, with an empty-ish clus
 # Answer latency while the watch is busy: a writer re-annotates every namespace while
 # a client sends reviews straight to lameduck.
 review='{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},"namespace":"scale-00007","operation":"CREATE","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"scale-00007"},"spec":{"containers":[{"name":"nginx","image":"nginx"},{"name":"app","image":"app"}]}}}}'
-latencies() { # latencies N: N sequential reviews, one time_total per line (seconds)
+latencies() { # latencies N: N sequential reviews (curl: a new TLS connection each), one time_total per line (seconds)
   local i
   for ((i = 0; i < $1; i++)); do
     curl -sS -o /dev/null -w '%{time_total}\n' --cacert "$E2E_LAMEDUCK_CA_CRT" \
@@ -75,7 +83,20 @@ latencies() { # latencies N: N sequential reviews, one time_total per line (seco
 }
 summary() { sort -n | awk '{a[NR] = $1} END {printf "n=%d p50=%.1fms p90=%.1fms p99=%.1fms max=%.1fms\n", NR, a[int(NR*0.5)]*1000, a[int(NR*0.9)]*1000, a[int(NR*0.99)]*1000, a[NR]*1000}'; }
 
+# lameduck's own view (its duration histogram): the time from request to answer inside
+# the server, without curl's process start and TLS handshake.
+server_seconds() { # "SUM COUNT" of lameduck_admission_duration_seconds
+  curl -fsS "http://127.0.0.1:$E2E_LAMEDUCK_METRICS_PORT/metrics" |
+    awk '/^lameduck_admission_duration_seconds_sum/ {s = $2} /^lameduck_admission_duration_seconds_count/ {c = $2} END {print s, c}'
+}
+server_mean() { # server_mean "SUM COUNT" (before) "SUM COUNT" (after)
+  echo "$1 $2" | awk '{n = $4 - $2; printf "server-side mean %.2fms over %d reviews", n ? ($3 - $1) / n * 1000 : 0, n}'
+}
+
+before=$(server_seconds)
 echo "answer latency, idle watch:  $(latencies 500 | summary)"
+echo "  $(server_mean "$before" "$(server_seconds)")"
+before=$(server_seconds)
 (
   for round in 1 2 3; do
     kubectl get namespaces -o name | grep scale- |
@@ -84,6 +105,7 @@ echo "answer latency, idle watch:  $(latencies 500 | summary)"
 ) &
 writer=$!
 echo "answer latency, busy watch:  $(latencies 500 | summary)"
+echo "  $(server_mean "$before" "$(server_seconds)")"
 events_done=0
 kill -0 "$writer" 2>/dev/null || events_done=1
 wait "$writer"

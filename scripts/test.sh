@@ -38,6 +38,9 @@ deny_version=0.20.2
 if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny $deny_version"; then
   cargo install cargo-deny --locked --version "$deny_version" --quiet
 fi
+# cargo-deny reads `cargo metadata` for every platform; fetch those crates first so the
+# check itself needs no network (and never tries GitHub for an advisory database).
+cargo fetch --locked --quiet
 cargo deny --offline check licenses bans sources
 
 step "unit, property and integration tests"

@@ -174,10 +174,12 @@ lameduck_token_kubeconfig() { # a kubeconfig holding a fresh token of the chart'
 # through the API server's pod proxy), one after the other.
 lameduck_readyz() {
   if [[ ${E2E_NODE:-0} == 1 ]]; then
+    # Pods being deleted are left out: during their preStop sleep they still say ready,
+    # with what they read before the change a test is waiting for.
     local pod
-    for pod in $(admin_kubectl -n "$E2E_LAMEDUCK_NS" get pods -l "app.kubernetes.io/instance=$E2E_RELEASE" \
-      --field-selector=status.phase=Running -o name); do
-      admin_kubectl get --raw "/api/v1/namespaces/$E2E_LAMEDUCK_NS/pods/${pod#pod/}:${E2E_LAMEDUCK_POD_METRICS_PORT:-9090}/proxy/readyz" || return 1
+    for pod in $(admin_kubectl -n "$E2E_LAMEDUCK_NS" get pods -l "app.kubernetes.io/instance=$E2E_RELEASE" -o json |
+      jq -r '.items[] | select(.status.phase == "Running" and .metadata.deletionTimestamp == null) | .metadata.name'); do
+      admin_kubectl get --raw "/api/v1/namespaces/$E2E_LAMEDUCK_NS/pods/$pod:${E2E_LAMEDUCK_POD_METRICS_PORT:-9090}/proxy/readyz" || return 1
     done
   else
     curl -fsS "http://127.0.0.1:$E2E_LAMEDUCK_METRICS_PORT/readyz"
@@ -185,11 +187,28 @@ lameduck_readyz() {
 }
 
 # lameduck_ready: ready, its namespace watch synced and the cluster versions read (before
-# that, `auto` means exec and unknown namespaces are left to the namespaceSelector).
+# that, `auto` means exec and unknown namespaces are left to the namespaceSelector). On a
+# node, also reached by the API server through its Service: endpoints and kube-proxy's
+# rules trail the pods' readiness by a moment, and until they catch up failurePolicy
+# Ignore admits pods unmutated.
 lameduck_ready() {
   local body
   body=$(lameduck_readyz) || return 1
-  [[ -n $body ]] && ! grep -q 'not ready\|not read yet\|namespaces: unknown\|unreachable' <<<"$body"
+  [[ -n $body ]] && ! grep -q 'not ready\|not read yet\|namespaces: unknown\|unreachable' <<<"$body" || return 1
+  [[ ${E2E_NODE:-0} != 1 ]] || lameduck_answers
+}
+
+# lameduck_answers: a dry-run pod in a namespace labelled for injection comes back from
+# the API server with a preStop hook.
+E2E_PROBE_NS=e2e-probe
+lameduck_answers() {
+  if ! admin_kubectl get serviceaccount default -n "$E2E_PROBE_NS" >/dev/null 2>&1; then
+    admin_kubectl create namespace "$E2E_PROBE_NS" >/dev/null 2>&1 || true
+    admin_kubectl label --overwrite namespace "$E2E_PROBE_NS" lameduck.dev/inject=enabled >/dev/null 2>&1
+    return 1
+  fi
+  admin_kubectl -n "$E2E_PROBE_NS" create --dry-run=server -o json -f - 2>/dev/null <<<'{"apiVersion":"v1","kind":"Pod","metadata":{"name":"probe"},"spec":{"containers":[{"name":"app","image":"localhost/lameduck-demo:e2e","imagePullPolicy":"Never"}]}}' |
+    jq -e '.spec.containers[0].lifecycle.preStop != null' >/dev/null
 }
 
 # lameduck_stop / lameduck_start: take lameduck away and bring it back, in either mode.

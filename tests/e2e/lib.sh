@@ -195,7 +195,15 @@ lameduck_ready() {
   local body
   body=$(lameduck_readyz) || return 1
   [[ -n $body ]] && ! grep -q 'not ready\|not read yet\|namespaces: unknown\|unreachable' <<<"$body" || return 1
-  [[ ${E2E_NODE:-0} != 1 ]] || lameduck_answers
+  [[ ${E2E_NODE:-0} != 1 ]] || { lameduck_replaced && lameduck_answers; }
+}
+
+# lameduck_replaced: no lameduck pod is being deleted. An old pod answers reviews until it
+# drains: through its preStop sleep the API server keeps using its HTTP/2 connection to
+# it (as clients of any pod lameduck protects do), with the settings it started with.
+lameduck_replaced() {
+  admin_kubectl -n "$E2E_LAMEDUCK_NS" get pods -l "app.kubernetes.io/instance=$E2E_RELEASE" -o json |
+    jq -e '[.items[] | select(.metadata.deletionTimestamp != null)] | length == 0' >/dev/null
 }
 
 # lameduck_answers: a dry-run pod in a namespace labelled for injection comes back from

@@ -30,9 +30,10 @@ rollout_load_bin() {
   echo "$bin"
 }
 
-# demo_app NAME: the demo Deployment (3 replicas, maxSurge 1, maxUnavailable 0, readiness
-# every second) and a NodePort Service for it.
-demo_app() {
+# rolling_app NAME PORT CONTAINERS: a Deployment (3 replicas, maxSurge 1, maxUnavailable
+# 0) of the pod whose containers are given as YAML list items, and a NodePort Service to
+# PORT on them.
+rolling_app() {
   cat <<EOF
 apiVersion: apps/v1
 kind: Deployment
@@ -45,14 +46,7 @@ spec:
     metadata: {labels: {app: $1}}
     spec:
       containers:
-        - name: app
-          image: localhost/lameduck-demo:e2e
-          imagePullPolicy: Never
-          ports: [{containerPort: 8080}]
-          readinessProbe:
-            httpGet: {path: /healthz, port: 8080}
-            periodSeconds: 1
-            failureThreshold: 1
+$3
 ---
 apiVersion: v1
 kind: Service
@@ -60,45 +54,35 @@ metadata: {name: $1}
 spec:
   type: NodePort
   selector: {app: $1}
-  ports: [{port: 80, targetPort: 8080}]
+  ports: [{port: 80, targetPort: $2}]
 EOF
 }
 
-# nginx_app NAME: nginx in front of the app in one pod, nginx proxying to 127.0.0.1:8080.
-nginx_app() {
+# container NAME IMAGE [PORT [ARG]]: one container as a YAML list item; with PORT, it is
+# ready (checked every second) while GET /healthz on PORT answers.
+container() {
   cat <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: $1}
-spec:
-  replicas: 3
-  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
-  selector: {matchLabels: {app: $1}}
-  template:
-    metadata: {labels: {app: $1}}
-    spec:
-      containers:
-        - name: nginx
-          image: localhost/lameduck-nginx:e2e
+        - name: $1
+          image: localhost/$2:e2e
           imagePullPolicy: Never
-          ports: [{containerPort: 8000}]
+EOF
+  [[ -z ${4:-} ]] || echo "          args: [\"$4\"]"
+  [[ -z ${3:-} ]] || cat <<EOF
+          ports: [{containerPort: $3}]
           readinessProbe:
-            httpGet: {path: /healthz, port: 8000}
+            httpGet: {path: /healthz, port: $3}
             periodSeconds: 1
             failureThreshold: 1
-        - name: app
-          image: localhost/lameduck-demo:e2e
-          imagePullPolicy: Never
-          args: ["--listen=127.0.0.1:8080"]
----
-apiVersion: v1
-kind: Service
-metadata: {name: $1}
-spec:
-  type: NodePort
-  selector: {app: $1}
-  ports: [{port: 80, targetPort: 8000}]
 EOF
+}
+
+# demo_app NAME: the demo app alone, serving on 8080.
+demo_app() { rolling_app "$1" 8080 "$(container app lameduck-demo 8080)"; }
+
+# nginx_app NAME: nginx in front of the app in one pod, nginx proxying to 127.0.0.1:8080.
+nginx_app() {
+  rolling_app "$1" 8000 "$(container nginx lameduck-nginx 8000)
+$(container app lameduck-demo "" --listen=127.0.0.1:8080)"
 }
 
 answers() { [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1") == 200 ]]; }

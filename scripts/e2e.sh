@@ -5,8 +5,10 @@
 #   scripts/e2e.sh up      build what is missing, start etcd, kube-apiserver,
 #                          kube-controller-manager, kube-scheduler (and a node when
 #                          tests/e2e/node/node.sh says this machine can run one), then
-#                          lameduck as its chart configures it. Ends with two lines:
+#                          lameduck as its chart configures it, and (with a node) the
+#                          Traefik ingress controller. Ends with the lines
 #                            export KUBECONFIG=...   export PATH=...
+#                            export INGRESS_URL=http://127.0.0.1:PORT   (with a node)
 #                          so that  eval "$(scripts/e2e.sh up | grep ^export)"  works.
 #   scripts/e2e.sh test    run tests/e2e/scenarios/*.sh (bringing a cluster up if none)
 #   scripts/e2e.sh down    stop every process `up` started, by PID, and remove the state
@@ -20,6 +22,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export E2E_REPO=$repo
 # shellcheck source=tests/e2e/lib.sh
 source "$repo/tests/e2e/lib.sh"
+# shellcheck source=tests/e2e/ingress/traefik.sh
+source "$repo/tests/e2e/ingress/traefik.sh"
 node_script=$repo/tests/e2e/node/node.sh
 
 # The controllers pods and their owners need; nodeipam hands the node its pod range.
@@ -35,6 +39,9 @@ controllers+=,node-lifecycle-controller
 exports() {
   echo "export KUBECONFIG=$E2E_STATE/admin.kubeconfig"
   echo "export PATH=$E2E_STATE/path:\$PATH"
+  if [[ -f $E2E_STATE/env ]] && grep -q '^E2E_NODE=1' "$E2E_STATE/env"; then
+    echo "export INGRESS_URL=http://127.0.0.1:$E2E_INGRESS_PORT"
+  fi
 }
 
 healthy() { [[ -f $E2E_STATE/env ]] && admin_kubectl get --raw /readyz >/dev/null 2>&1; }
@@ -112,6 +119,10 @@ E2E_LAMEDUCK_PORT=$E2E_LAMEDUCK_PORT
 E2E_LAMEDUCK_METRICS_PORT=$E2E_LAMEDUCK_METRICS_PORT
 E2E_LAMEDUCK_CA_CRT=$E2E_STATE/pki/lameduck-ca.crt
 E2E_WEBHOOK2_PORT=$E2E_WEBHOOK2_PORT
+E2E_INGRESS_PORT=$E2E_INGRESS_PORT
+E2E_INGRESS_THROTTLE=$E2E_INGRESS_THROTTLE
+INGRESS_URL=http://127.0.0.1:$E2E_INGRESS_PORT
+E2E_KUBE_PROXY_MIN_SYNC=${E2E_KUBE_PROXY_MIN_SYNC:-1s}
 E2E_NODE=${E2E_NODE:-0}
 EOF
 }
@@ -221,6 +232,10 @@ up() {
 
   e2e_log "lameduck ($([[ $E2E_NODE == 1 ]] && echo "in the cluster, helm install" || echo "on the host"))"
   lameduck_configure "" || fail_up lameduck
+  if [[ $E2E_NODE == 1 ]]; then
+    e2e_log "ingress (Traefik $(grep -oE 'v3\.[0-9.]+' "$repo/tests/e2e/versions.sh"), IngressClass traefik, 127.0.0.1:$E2E_INGRESS_PORT)"
+    ingress_up || fail_up kubelet
+  fi
   e2e_log "up in $((SECONDS - started))s; state in $E2E_STATE"
   exports
 }

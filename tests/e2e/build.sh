@@ -4,6 +4,7 @@
 #   etcd        etcd
 #   helm        helm
 #   webhook2    e2e-webhook2 (the harness's second mutating webhook)
+#   traefik     traefik (the cluster's ingress controller)
 # into $E2E_CACHE/bin (default ${XDG_CACHE_HOME:-$HOME/.cache}/lameduck-e2e/bin), with the
 # Go module and build caches under $E2E_CACHE too. Each group is rebuilt only when its
 # inputs change: the stamp next to the binaries records a hash of versions.sh and the
@@ -101,12 +102,42 @@ webhook2() {
   build webhook2 "e2e-webhook2" .
 }
 
+# Traefik is built from its own module as the main module (as from a source tarball), so
+# that its go.mod's replace directives apply. Three things differ from upstream, all in
+# tests/e2e/traefik: its nested module pkg/config/dynamic/ext (left out of the module zip,
+# not on the proxy) is replaced by empty extension points; lego's list of DNS providers
+# (ACME, unused here; several providers' SDKs are not on the proxy) by an empty one; and
+# go-http-auth, which upstream takes from a fork the proxy does not serve, by its last
+# release.
+traefik() {
+  local started=$SECONDS src=$E2E_CACHE/src/traefik lego_version
+  if fresh traefik traefik; then
+    return 0
+  fi
+  say "building traefik $TRAEFIK_VERSION"
+  rm -rf "$src" && mkdir -p "$src"
+  cp -r "$(go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" | jq -r .Dir)/." "$src/"
+  chmod -R u+w "$src"
+  lego_version=$(cd "$src" && go list -m -f '{{.Version}}' github.com/go-acme/lego/v5)
+  cp -r "$(go mod download -json "github.com/go-acme/lego/v5@$lego_version" | jq -r .Dir)" "$src/_lego"
+  chmod -R u+w "$src/_lego"
+  cp "$here/traefik/dns_providers.go.stub" "$src/_lego/providers/dns/zz_gen_dns_providers.go"
+  rm -rf "$src/pkg/config/dynamic/ext" && cp -r "$here/traefik/ext" "$src/pkg/config/dynamic/ext"
+  (cd "$src" && go mod edit -replace=github.com/go-acme/lego/v5=./_lego \
+    -replace=github.com/abbot/go-http-auth=github.com/abbot/go-http-auth@v0.4.0 &&
+    GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath \
+      -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" \
+      -o "$bin/traefik" ./cmd/traefik)
+  inputs_hash traefik >"$bin/.stamp-traefik"
+  say "built traefik in $((SECONDS - started))s"
+}
+
 groups=("$@")
 # Helm first: the chart checks need it long before the cluster needs the rest.
-[[ ${#groups[@]} -gt 0 ]] || groups=(helm kubernetes etcd webhook2)
+[[ ${#groups[@]} -gt 0 ]] || groups=(helm kubernetes etcd webhook2 traefik)
 for g in "${groups[@]}"; do
   case $g in
-    kubernetes | etcd | helm | webhook2) "$g" ;;
+    kubernetes | etcd | helm | webhook2 | traefik) "$g" ;;
     *) say "unknown group $g"; exit 2 ;;
   esac
 done

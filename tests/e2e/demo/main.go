@@ -9,7 +9,8 @@
 //	GET /work?ms=N  200 after N milliseconds (a slow request)
 //
 // Flags: --listen (default :8080), --on-sigterm=drain|exit (exit: stop at once, even with
-// requests in flight).
+// requests in flight), --report=URL (POST URL?pod=HOSTNAME when SIGTERM arrives: the e2e
+// load tool times how long each pod lingered after its deletion).
 package main
 
 import (
@@ -28,7 +29,9 @@ import (
 func main() {
 	listen := flag.String("listen", ":8080", "address to serve HTTP on")
 	onSigterm := flag.String("on-sigterm", "drain", "drain: stop accepting, exit after in-flight requests; exit: exit at once")
+	report := flag.String("report", "", "URL to POST ?pod=HOSTNAME to when SIGTERM arrives")
 	flag.Parse()
+	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	if *onSigterm != "drain" && *onSigterm != "exit" {
 		log.Fatalf("--on-sigterm=%q: want drain or exit", *onSigterm)
 	}
@@ -61,6 +64,15 @@ func main() {
 	go func() {
 		sig := <-term
 		log.Printf("%s: on-sigterm=%s", sig, *onSigterm)
+		if *report != "" {
+			// Beside the shutdown, never in its way: the report is best effort.
+			go func() {
+				client := &http.Client{Timeout: time.Second}
+				if res, err := client.Post(*report+"?pod="+host, "text/plain", nil); err == nil {
+					res.Body.Close()
+				}
+			}()
+		}
 		if *onSigterm == "exit" {
 			os.Exit(0)
 		}

@@ -4,11 +4,13 @@
 #   localhost/lameduck-pause:e2e   the pod sandbox (tests/e2e/images/pause, static Go)
 #   localhost/lameduck-demo:e2e    the demo app (tests/e2e/demo, static Go)
 #   localhost/lameduck-nginx:e2e   Debian's nginx binary and the libraries it links
+#   localhost/lameduck-traefik:e2e Traefik, the ingress controller (tests/e2e/build.sh
+#                                  builds it into $E2E_CACHE/bin)
 #   localhost/lameduck:e2e         lameduck, from the repository's Dockerfile with the
 #                                  static release build (as scripts/docker-smoke.sh)
 # into $E2E_CACHE/images, each rebuilt only when what it is made from changes.
 #
-#   tests/e2e/images/build.sh [IMAGE...]   IMAGE: pause demo nginx lameduck (default all)
+#   tests/e2e/images/build.sh [IMAGE...]   IMAGE: pause demo nginx traefik lameduck (default all)
 # Prints the archive paths, one a line. LAMEDUCK_STATIC: a static lameduck binary to use
 # instead of building one.
 set -euo pipefail
@@ -104,6 +106,18 @@ EOF
   echo "$out/nginx.tar"
 }
 
+traefik() {
+  local bin=${E2E_BIN:-$E2E_CACHE/bin}/traefik h
+  [[ -x $bin ]] || { say "traefik: $bin missing (tests/e2e/build.sh traefik)"; return 1; }
+  h=$(hash_of "$bin" "$mkimage")
+  fresh traefik "$h" || {
+    "$mkimage" -o "$out/traefik.tar" -t localhost/lameduck-traefik:e2e \
+      -add "$bin:/traefik" -dir /tmp:1777 -entrypoint '["/traefik"]' -user 65532:65532
+    stamp traefik "$h"
+  }
+  echo "$out/traefik.tar"
+}
+
 lameduck() {
   local target=x86_64-unknown-linux-gnu binary=${LAMEDUCK_STATIC:-} h
   if [[ -z $binary ]]; then
@@ -131,10 +145,10 @@ lameduck() {
 }
 
 images=("$@")
-[[ ${#images[@]} -gt 0 ]] || images=(pause demo nginx lameduck)
+[[ ${#images[@]} -gt 0 ]] || images=(pause demo nginx traefik lameduck)
 for i in "${images[@]}"; do
   case $i in
-    pause | demo | nginx | lameduck) "$i" ;;
+    pause | demo | nginx | traefik | lameduck) "$i" ;;
     *) say "unknown image $i"; exit 2 ;;
   esac
 done

@@ -1,13 +1,19 @@
-# Shared by the rollout scenarios (tests/e2e/scenarios/5*-*.sh): the demo workloads, the
-# load generator, and the results table. Sourced after tests/e2e/check.sh.
+# Shared by the traffic scenarios (tests/e2e/scenarios/5*-*.sh): the workloads, the load
+# tool, the checks every measured round must pass, and the results. Sourced after
+# tests/e2e/check.sh.
+#
+# A scenario is a few lines: make one namespace per variant (without lameduck, with it,
+# a negative control, ...), apply the same workload to each, describe the traffic arms
+# (`arm` lines), `measure`, then `expect_clean` / `expect_failures` per variant.
 # shellcheck shell=bash
 
 ROLLOUT_DIR=$E2E_REPO/tests/e2e/rollout
 RESULTS_JSON=$E2E_STATE/results.jsonl
 RESULTS_MD=$E2E_STATE/results.md
-# Load: 150 requests/s, each on a new connection, through the NodePort on loopback.
-ROLLOUT_RATE=${ROLLOUT_RATE:-150}
+# Rollouts per variant; every arm of a variant is measured in the same rollouts.
 ROLLOUT_ROUNDS=${ROLLOUT_ROUNDS:-3}
+# The demo app reports its SIGTERM to the load tool here (the node's bridge address).
+E2E_BEACON_PORT=${E2E_BEACON_PORT:-19555}
 
 # skip_without_node: these scenarios need pods that run.
 skip_without_node() {
@@ -30,22 +36,32 @@ rollout_load_bin() {
   echo "$bin"
 }
 
-# rolling_app NAME PORT CONTAINERS: a Deployment (3 replicas, maxSurge 1, maxUnavailable
-# 0) of the pod whose containers are given as YAML list items, and a NodePort Service to
-# PORT on them.
+node_ip() {
+  kubectl get node "${E2E_NODE_NAME:-e2e-node}" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}'
+}
+
+# --- workloads -----------------------------------------------------------------------------
+
+# rolling_app NAME PORT CONTAINERS [POD-SPEC-EXTRA] [POD-ANNOTATIONS-JSON]: a Deployment
+# ($REPLICAS replicas, default 3; maxSurge 1, maxUnavailable 0) of the pod whose
+# containers are given as YAML list items, a NodePort Service to PORT on them, and an
+# Ingress for host NAME.NAMESPACE.test (the default IngressClass: Traefik). NAMESPACE is
+# $NS.
 rolling_app() {
+  local annotations=${5:-"{}"}
   cat <<EOF
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: $1}
 spec:
-  replicas: 3
+  replicas: ${REPLICAS:-3}
   strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
   selector: {matchLabels: {app: $1}}
   template:
-    metadata: {labels: {app: $1}}
+    metadata: {labels: {app: $1}, annotations: $annotations}
     spec:
-      containers:
+${4:+$4
+}      containers:
 $3
 ---
 apiVersion: v1
@@ -55,18 +71,28 @@ spec:
   type: NodePort
   selector: {app: $1}
   ports: [{port: 80, targetPort: $2}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: $1}
+spec:
+  rules:
+    - host: $1.$NS.test
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: $1, port: {number: 80}}}}
 EOF
 }
 
-# container NAME IMAGE [PORT [ARG]]: one container as a YAML list item; with PORT, it is
-# ready (checked every second) while GET /healthz on PORT answers.
+# container NAME IMAGE [PORT [ARGS-JSON [EXTRA-YAML]]]: one container as a YAML list item;
+# with PORT, it is ready (checked every second) while GET /healthz on PORT answers.
 container() {
   cat <<EOF
         - name: $1
           image: localhost/$2:e2e
           imagePullPolicy: Never
 EOF
-  [[ -z ${4:-} ]] || echo "          args: [\"$4\"]"
+  [[ -z ${4:-} ]] || echo "          args: $4"
   [[ -z ${3:-} ]] || cat <<EOF
           ports: [{containerPort: $3}]
           readinessProbe:
@@ -74,68 +100,85 @@ EOF
             periodSeconds: 1
             failureThreshold: 1
 EOF
+  [[ -z ${5:-} ]] || echo "$5"
 }
 
-# demo_app NAME: the demo app alone, serving on 8080.
-demo_app() { rolling_app "$1" 8080 "$(container app lameduck-demo 8080)"; }
+# demo_args [LISTEN]: the demo app's arguments: it reports its SIGTERM to the load tool.
+demo_args() {
+  local report="--report=http://$(node_ip):$E2E_BEACON_PORT/sigterm"
+  if [[ -n ${1:-} ]]; then echo "[\"--listen=$1\", \"$report\"]"; else echo "[\"$report\"]"; fi
+}
+
+# demo_app NAME [POD-SPEC-EXTRA] [POD-ANNOTATIONS-JSON] [CONTAINER-EXTRA-YAML]: the demo
+# app alone, serving on 8080.
+demo_app() {
+  rolling_app "$1" 8080 "$(container app lameduck-demo 8080 "$(demo_args)" "${4:-}")" "${2:-}" "${3:-}"
+}
 
 # nginx_app NAME: nginx in front of the app in one pod, nginx proxying to 127.0.0.1:8080.
 nginx_app() {
   rolling_app "$1" 8000 "$(container nginx lameduck-nginx 8000)
-$(container app lameduck-demo "" --listen=127.0.0.1:8080)"
+$(container app lameduck-demo "" "$(demo_args 127.0.0.1:8080)")"
 }
 
-answers() { [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1") == 200 ]]; }
+# deploy NAMESPACE WORKLOAD-FUNCTION NAME [ARGS...]: applies the workload in NAMESPACE and
+# waits until it is available.
+deploy() {
+  local ns=$1 fn=$2 name=$3
+  shift 3
+  NS=$ns "$fn" "$name" "$@" | kubectl -n "$ns" apply -f - >/dev/null
+  kubectl -n "$ns" rollout status "deployment/$name" --timeout=180s >/dev/null ||
+    fail "$name comes up in $ns" "deployment/$name not available in 180 s"
+}
 
-# measure SCENARIO VARIANT NAMESPACE APP: the app's rollout restarted ROLLOUT_ROUNDS times
-# under load; one JSON line per round in $RESULTS_JSON. Prints the rounds' summary lines.
+# --- the experiment ------------------------------------------------------------------------
+
+arms=()
+variants=()
+# arm NAME VIA MODE RATE PATH LABEL [CONNS] [TIMEOUT]: one traffic arm (see rollout/main.go).
+arm() {
+  arms+=("$(jq -nc --arg name "$1" --arg via "$2" --arg mode "$3" --argjson rate "$4" --arg path "$5" \
+    --arg label "$6" --argjson conns "${7:-16}" --arg timeout "${8:-5s}" \
+    '{name: $name, via: $via, mode: $mode, rate: $rate, path: $path, label: $label, conns: $conns, timeout: $timeout}')")
+}
+# variant NAME NAMESPACE
+variant() { variants+=("$(jq -nc --arg name "$1" --arg ns "$2" '{name: $name, namespace: $ns}')"); }
+
+commit() {
+  local c
+  c=$(git -C "$E2E_REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  [[ -z $(git -C "$E2E_REPO" status --porcelain --untracked-files=no 2>/dev/null) ]] || c+=-dirty
+  echo "$c"
+}
+
+# measure SCENARIO DEPLOYMENT [BEACON-PORT]: every variant's Deployment restarted
+# ROLLOUT_ROUNDS times, rounds interleaved, under every arm's load at once. One JSON line
+# per round, variant and arm in $RESULTS_JSON; the scenario's earlier lines are replaced.
+# A round that cannot complete fails the scenario.
 measure() {
-  local scenario=$1 variant=$2 ns=$3 app=$4 port url
-  kubectl -n "$ns" rollout status "deployment/$app" --timeout=180s >/dev/null ||
-    { fail "$scenario $variant: the app comes up" "deployment/$app not available"; return 1; }
-  port=$(kubectl -n "$ns" get service "$app" -o jsonpath='{.spec.ports[0].nodePort}')
-  url=http://127.0.0.1:$port/
-  # kube-proxy has the NodePort once it answers (its sync is not instant).
-  wait_until 60 "$url to answer" answers "$url" ||
-    { fail "$scenario $variant: $url answers" "no 200 within 60 s"; return 1; }
-  "$(rollout_load_bin)" -kubectl kubectl -namespace "$ns" -deployment "$app" -selector "app=$app" \
-    -target "$url" -rate "$ROLLOUT_RATE" -rollouts "$ROLLOUT_ROUNDS" \
-    -scenario "$scenario" -variant "$variant" -json "$RESULTS_JSON"
+  local scenario=$1 deployment=$2 beacon=${3:-$E2E_BEACON_PORT} config
+  config=$(mktemp)
+  jq -n --arg scenario "$scenario" --arg deployment "$deployment" --argjson rounds "$ROLLOUT_ROUNDS" \
+    --arg ingress "${INGRESS_URL:-}" --arg beacon "$(node_ip):$beacon" --arg commit "$(commit)" \
+    --argjson variants "[$(IFS=,; echo "${variants[*]}")]" --argjson arms "[$(IFS=,; echo "${arms[*]}")]" \
+    '{scenario: $scenario, deployment: $deployment, selector: "app=\($deployment)", rounds: $rounds,
+      settle: "2s", timeout: "5m", ingress_url: $ingress, beacon: $beacon, commit: $commit,
+      variants: $variants, arms: $arms}' >"$config"
+  forget "$scenario"
+  if ! "$(rollout_load_bin)" -config "$config" -json "$RESULTS_JSON"; then
+    fail "$scenario: every round completes" "the load tool stopped (see above); a round that aborts counts as a failure"
+  fi
+  rm -f "$config"
+  local want=$((ROLLOUT_ROUNDS * ${#variants[@]} * ${#arms[@]})) got
+  got=$(rows "$scenario" | jq -s length)
+  expect "$scenario: rounds recorded ($ROLLOUT_ROUNDS rollouts × ${#variants[@]} variants × ${#arms[@]} arms)" "$got" "$want"
 }
 
-# totals SCENARIO VARIANT: "requests failed seconds,seconds,..." over the recorded rounds.
-totals() {
-  jq -rs --arg s "$1" --arg v "$2" '
-    [.[] | select(.scenario == $s and .variant == $v)] as $r
-    | "\([$r[].requests] | add // 0) \([$r[].failed] | add // 0) \([$r[].rollout_seconds | tostring] | join(","))"' \
-    "$RESULTS_JSON"
-}
-
-# failure_kinds SCENARIO VARIANT: "connection refused×12, 502×3" over the rounds.
-failure_kinds() {
-  jq -rs --arg s "$1" --arg v "$2" '
-    [.[] | select(.scenario == $s and .variant == $v) | (.errors // {}), (.non_2xx_codes // {}) | to_entries[]]
-    | group_by(.key) | map("\(.[0].key)×\(map(.value) | add)") | join(", ")' "$RESULTS_JSON"
-}
-
-# results_table: the Markdown table of every scenario measured so far, to stdout and to
-# $RESULTS_MD.
-results_table() {
-  [[ -s $RESULTS_JSON ]] || return 0
-  local s without with rw rf rs ww wf ws scenarios
-  # One name a line: scenario names have spaces.
-  mapfile -t scenarios < <(jq -rs '[.[].scenario] | unique | .[]' "$RESULTS_JSON")
-  {
-    echo "| scenario | requests (without / with) | failed without | failed with | rollout seconds without | rollout seconds with |"
-    echo "|---|---|---|---|---|---|"
-    for s in "${scenarios[@]}"; do
-      read -r rw rf rs <<<"$(totals "$s" without)"
-      read -r ww wf ws <<<"$(totals "$s" with)"
-      without=$(failure_kinds "$s" without)
-      with=$(failure_kinds "$s" with)
-      echo "| $s | $rw / $ww | $rf${without:+ ($without)} | $wf${with:+ ($with)} | ${rs:--} | ${ws:--} |"
-    done
-  } | tee "$RESULTS_MD"
+# rows SCENARIO [VARIANT [ARM]]: the recorded JSON lines.
+rows() {
+  [[ -f $RESULTS_JSON ]] || return 0
+  jq -c --arg s "$1" --arg v "${2:-}" --arg a "${3:-}" \
+    'select(.scenario == $s and ($v == "" or .variant == $v) and ($a == "" or .arm == $a))' "$RESULTS_JSON"
 }
 
 # forget SCENARIO: drops the scenario's earlier rows, so a rerun replaces them.
@@ -145,20 +188,69 @@ forget() {
   mv "$RESULTS_JSON.tmp" "$RESULTS_JSON"
 }
 
-# compare SCENARIO: the checks every measured scenario makes. The baseline must fail (or
-# the test proves nothing); with lameduck, no request may fail.
-compare() {
-  local s=$1 rw rf rs ww wf ws
-  read -r rw rf rs <<<"$(totals "$s" without)"
-  read -r ww wf ws <<<"$(totals "$s" with)"
-  if ((rw > 0 && rf > 0)); then
-    ok "$s: without lameduck, $rf of $rw requests failed during $ROLLOUT_ROUNDS rollouts ($(failure_kinds "$s" without))"
+# sum SCENARIO VARIANT ARM FIELD
+sum() { rows "$1" "$2" "$3" | jq -s --arg f "$4" 'map(.[$f]) | add // 0'; }
+
+# kinds SCENARIO VARIANT ARM: "connection refused×12, 502×3"
+kinds() {
+  rows "$1" "$2" "$3" | jq -rs '[.[] | (.errors // {}), (.non_2xx_codes // {}) | to_entries[]]
+    | group_by(.key) | map("\(.[0].key)×\(map(.value) | add)") | join(", ")'
+}
+
+# expect_rounds SCENARIO VARIANT PLANNED [MIN-ROLLOUT-SECONDS]: what every round of the
+# variant must show: each old pod replaced by a new one, the new pods planned by lameduck
+# (PLANNED=yes) or not (no), the rollout no shorter than the sleep it was given, and no
+# failure outside the rollout (else its failures could be noise, not the race).
+expect_rounds() {
+  local s=$1 v=$2 planned=$3 min=${4:-0} bad
+  bad=$(rows "$s" "$v" | jq -rs --arg planned "$planned" --argjson min "$min" '
+    [.[] | select(.replaced != true or .new_pods != .pods_terminated
+      or ($planned == "yes" and .new_pods_planned != .new_pods)
+      or ($planned == "no" and .new_pods_planned != 0)
+      or .rollout_seconds < $min)
+     | "round \(.round) arm \(.arm): replaced=\(.replaced) new=\(.new_pods) planned=\(.new_pods_planned) rollout=\(.rollout_seconds)s"]
+    | unique | join("; ")')
+  if [[ -z $bad ]]; then
+    ok "$s $v: every round replaced every pod$([[ $planned == yes ]] && echo ", each new pod planned by lameduck")$( ((min > 0)) && echo ", rollouts ≥ ${min} s")"
   else
-    fail "$s: the baseline shows the race" "$rf of $rw requests failed without lameduck: the test would prove nothing"
+    fail "$s $v: every round replaced every pod as expected" "$bad"
   fi
-  if ((ww > 0 && wf == 0)); then
-    ok "$s: with lameduck, 0 of $ww requests failed during $ROLLOUT_ROUNDS rollouts (rollout seconds $ws vs $rs)"
+  bad=$(rows "$s" "$v" | jq -rs '[.[] | select(.failed_before_first_deletion + .failed_after_last_gone > 0)
+    | "round \(.round) arm \(.arm): \(.failed_before_first_deletion) before, \(.failed_after_last_gone) after"] | join("; ")')
+  if [[ -z $bad ]]; then
+    ok "$s $v: steady state clean before the first deletion and after the last old pod"
   else
-    fail "$s: with lameduck no request fails" "$wf of $ww failed ($(failure_kinds "$s" with))"
+    fail "$s $v: steady state clean (else the failures are noise)" "$bad"
   fi
+}
+
+# expect_clean SCENARIO VARIANT ARM: no request failed in any round.
+expect_clean() {
+  local s=$1 v=$2 a=$3 n f
+  n=$(sum "$s" "$v" "$a" requests)
+  f=$(sum "$s" "$v" "$a" failed)
+  if ((n > 0 && f == 0)); then
+    ok "$s $v, arm $a: 0 of $n requests failed in $ROLLOUT_ROUNDS rollouts"
+  else
+    fail "$s $v, arm $a: no request fails" "$f of $n failed ($(kinds "$s" "$v" "$a"))"
+  fi
+}
+
+# expect_failures SCENARIO VARIANT ARM WHY: requests failed (the race is real here; a
+# harness that cannot see it proves nothing).
+expect_failures() {
+  local s=$1 v=$2 a=$3 n f
+  n=$(sum "$s" "$v" "$a" requests)
+  f=$(sum "$s" "$v" "$a" failed)
+  if ((n > 0 && f > 0)); then
+    ok "$s $v, arm $a: $f of $n requests failed ($(kinds "$s" "$v" "$a")): $4"
+  else
+    fail "$s $v, arm $a: requests fail ($4)" "$f of $n failed: the harness does not see the race"
+  fi
+}
+
+# report_arm SCENARIO VARIANT ARM: what happened, without a verdict (arms where the
+# baseline may or may not fail on this machine).
+report_arm() {
+  echo "   $1 $2, arm $3: $(sum "$1" "$2" "$3" failed) of $(sum "$1" "$2" "$3" requests) failed ($(kinds "$1" "$2" "$3"))"
 }

@@ -48,6 +48,24 @@ for address in "$(cut -d. -f1-2 <<<"$E2E_POD_CIDR").0.77" "$(cut -d. -f1-2 <<<"$
     " dev ${E2E_NODE_BRIDGE:-ldk0} "
 done
 
+# The ingress: a plain Ingress (no class: the default IngressClass is Traefik's) to a
+# plain Service in a new namespace is served at $INGRESS_URL within seconds.
+new_ns s50-ingress
+kubectl -n s50-ingress create deployment echo --image=localhost/lameduck-demo:e2e --port=8080 >/dev/null
+kubectl -n s50-ingress patch deployment echo --type=json \
+  -p '[{"op":"add","path":"/spec/template/spec/containers/0/imagePullPolicy","value":"Never"}]' >/dev/null
+kubectl -n s50-ingress expose deployment echo --port=80 --target-port=8080 >/dev/null
+kubectl -n s50-ingress create ingress echo --rule='echo.s50-ingress.test/*=echo:80' >/dev/null
+kubectl -n s50-ingress rollout status deployment/echo --timeout=120s >/dev/null
+expect "ingress: the API server gave the Ingress the default class" \
+  "$(kubectl -n s50-ingress get ingress echo -o jsonpath='{.spec.ingressClassName}')" traefik
+served() { [[ $(curl -s --max-time 2 -H 'Host: echo.s50-ingress.test' "$INGRESS_URL/") == ok\ echo-* ]]; }
+if wait_until 30 "the Ingress to be served" served; then
+  ok "ingress: a new Ingress is served at $INGRESS_URL (Host echo.s50-ingress.test)"
+else
+  fail "ingress: a new Ingress is served at $INGRESS_URL" "$(curl -s -w ' (%{http_code})' --max-time 2 -H 'Host: echo.s50-ingress.test' "$INGRESS_URL/")"
+fi
+
 # No CAP_SYS_RESOURCE here: every node daemon keeps oom_score_adj 0.
 for proc in kubelet kube-proxy containerd; do
   expect "node: $proc runs with oom_score_adj 0" "$(cat "/proc/$(cat "$E2E_STATE/pids/$proc")/oom_score_adj")" 0

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Scenario 51: the demo app (stops accepting on SIGTERM, like most frameworks), 3
+# replicas, rolled under four kinds of traffic at once — the traffic matrix's arms A–D:
+#   A  NodePort (kube-proxy), a new connection per request
+#   B  NodePort, a pool of 16 keep-alive connections
+#   C  the ingress (Traefik: its own upstream pool to the pods), keep-alive client
+#   D  the ingress, HTTP/2 from the client (h2c)
+# in three namespaces: one lameduck leaves alone (without), one it plans (with), and a
+# negative control it plans with `lameduck.dev/sleep: "0"`, which must fail again.
+# shellcheck source=tests/e2e/check.sh
+source "$E2E_REPO/tests/e2e/check.sh"
+# shellcheck source=tests/e2e/rollout/lib.sh
+source "$E2E_REPO/tests/e2e/rollout/lib.sh"
+skip_without_node
+
+scenario="demo app"
+new_ns s51-without lameduck.dev/inject=disabled
+new_ns s51-with
+new_ns s51-control
+deploy s51-without demo_app demo
+deploy s51-with demo_app demo
+deploy s51-control demo_app demo "" '{"lameduck.dev/sleep": "0"}'
+
+expect_match "demo app: lameduck planned the pods in s51-with" \
+  "$(kubectl -n s51-with get pods -l app=demo -o jsonpath='{.items[0].spec.containers[0].lifecycle.preStop}')" 'sleep'
+expect "demo app: and left those in s51-without alone" \
+  "$(kubectl -n s51-without get pods -l app=demo -o jsonpath='{.items[0].spec.containers[0].lifecycle.preStop}')" ""
+
+variant without s51-without
+variant with s51-with
+variant "control (sleep 0)" s51-control
+arm A nodeport new 40 / "NodePort, new connection per request"
+arm B nodeport pool 40 / "NodePort, 16 keep-alive connections"
+arm C ingress pool 40 / "ingress, keep-alive client"
+arm D ingress h2c 40 / "ingress, HTTP/2 (h2c)"
+measure "$scenario" demo
+
+expect_rounds "$scenario" without no
+expect_rounds "$scenario" with yes 10
+expect_rounds "$scenario" "control (sleep 0)" yes
+for a in A B C D; do expect_clean "$scenario" with "$a"; done
+expect_failures "$scenario" without A "SIGTERM while kube-proxy still routes new connections"
+expect_failures "$scenario" without C "SIGTERM while the ingress still routes to the pod"
+report_arm "$scenario" without B
+report_arm "$scenario" without D
+expect_failures "$scenario" "control (sleep 0)" A "lameduck with sleep 0 is no cure: the harness sees the race"
+expect_failures "$scenario" "control (sleep 0)" C "lameduck with sleep 0 is no cure: the harness sees the race"
+finish

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Scenario 54 (arm E): long requests. The app needs up to 15 s to finish its requests
+# after SIGTERM (terminationGracePeriodSeconds: 15, its own budget); clients keep a pool
+# of keep-alive connections and ask for /work?ms=12000, so requests are in flight when
+# SIGTERM comes. Three variants:
+#   nothing       no hook: SIGTERM at once; in-flight requests finish within the budget
+#   hand-written  preStop sleep 10 and the grace left at 15: SIGKILL 5 s after SIGTERM
+#                 cuts the requests still running (the usual mistake: the grace period
+#                 counts from the start of preStop, not from SIGTERM)
+#   lameduck      sleep 10 and the grace raised to 25 (sleep + the app's budget): none cut
+# shellcheck source=tests/e2e/check.sh
+source "$E2E_REPO/tests/e2e/check.sh"
+# shellcheck source=tests/e2e/rollout/lib.sh
+source "$E2E_REPO/tests/e2e/rollout/lib.sh"
+skip_without_node
+
+scenario="long requests"
+new_ns s54-nothing lameduck.dev/inject=disabled
+new_ns s54-hand lameduck.dev/inject=disabled
+new_ns s54-lameduck
+export REPLICAS=2
+deploy s54-nothing demo_app slow "      terminationGracePeriodSeconds: 15"
+deploy s54-hand demo_app slow "      terminationGracePeriodSeconds: 15" "" \
+  "          lifecycle: {preStop: {sleep: {seconds: 10}}}"
+deploy s54-lameduck demo_app slow "      terminationGracePeriodSeconds: 15"
+expect "long requests: lameduck raised the grace period to cover sleep + the app's budget" \
+  "$(kubectl -n s54-lameduck get pods -l app=slow -o jsonpath='{.items[0].spec.terminationGracePeriodSeconds}')" 25
+
+variant nothing s54-nothing
+variant "hand-written sleep 10" s54-hand
+variant lameduck s54-lameduck
+arm E nodeport pool 4 "/work?ms=12000" "NodePort, keep-alive, 12 s requests" 100 20s
+measure "$scenario" slow $((E2E_BEACON_PORT + 1))
+
+expect_rounds "$scenario" nothing no
+expect_rounds "$scenario" "hand-written sleep 10" no 10
+expect_rounds "$scenario" lameduck yes 10
+expect_clean "$scenario" lameduck E
+expect_failures "$scenario" "hand-written sleep 10" E "SIGKILL 5 s after SIGTERM cuts requests in flight"
+report_arm "$scenario" nothing E
+finish

@@ -108,7 +108,7 @@ webhook2() {
 # not on the proxy) is replaced by empty extension points; lego's list of DNS providers
 # (ACME, unused here; several providers' SDKs are not on the proxy) by an empty one; and
 # go-http-auth, which upstream takes from a fork the proxy does not serve, by its last
-# release.
+# release plus the two functions Traefik uses from the fork.
 traefik() {
   local started=$SECONDS src=$E2E_CACHE/src/traefik lego_version
   if fresh traefik traefik; then
@@ -123,8 +123,15 @@ traefik() {
   chmod -R u+w "$src/_lego"
   cp "$here/traefik/dns_providers.go.stub" "$src/_lego/providers/dns/zz_gen_dns_providers.go"
   rm -rf "$src/pkg/config/dynamic/ext" && cp -r "$here/traefik/ext" "$src/pkg/config/dynamic/ext"
+  cp -r "$(go mod download -json github.com/abbot/go-http-auth@v0.4.0 | jq -r .Dir)" "$src/_go-http-auth"
+  chmod -R u+w "$src/_go-http-auth"
+  # v0.4.0 has no go.mod: require what it imports at the versions Traefik already uses.
+  printf 'module github.com/abbot/go-http-auth\n\ngo 1.21\n\nrequire (\n\tgolang.org/x/crypto %s\n\tgolang.org/x/net %s\n)\n' \
+    "$(cd "$src" && go list -m -f '{{.Version}}' golang.org/x/crypto)" \
+    "$(cd "$src" && go list -m -f '{{.Version}}' golang.org/x/net)" >"$src/_go-http-auth/go.mod"
+  cp "$here/traefik/go-http-auth-fork.go.stub" "$src/_go-http-auth/zz_traefik_fork.go"
   (cd "$src" && go mod edit -replace=github.com/go-acme/lego/v5=./_lego \
-    -replace=github.com/abbot/go-http-auth=github.com/abbot/go-http-auth@v0.4.0 &&
+    -replace=github.com/abbot/go-http-auth=./_go-http-auth &&
     GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath \
       -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" \
       -o "$bin/traefik" ./cmd/traefik)

@@ -9,6 +9,7 @@
 
 ROLLOUT_DIR=$E2E_REPO/tests/e2e/rollout
 RESULTS_JSON=$E2E_STATE/results.jsonl
+# shellcheck disable=SC2034 # read by scenario 59
 RESULTS_MD=$E2E_STATE/results.md
 # Rollouts per variant; every arm of a variant is measured in the same rollouts.
 ROLLOUT_ROUNDS=${ROLLOUT_ROUNDS:-3}
@@ -105,7 +106,8 @@ EOF
 
 # demo_args [LISTEN]: the demo app's arguments: it reports its SIGTERM to the load tool.
 demo_args() {
-  local report="--report=http://$(node_ip):$E2E_BEACON_PORT/sigterm"
+  local report
+  report="--report=http://$(node_ip):$E2E_BEACON_PORT/sigterm"
   if [[ -n ${1:-} ]]; then echo "[\"--listen=$1\", \"$report\"]"; else echo "[\"$report\"]"; fi
 }
 

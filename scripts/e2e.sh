@@ -233,7 +233,7 @@ up() {
   e2e_log "lameduck ($([[ $E2E_NODE == 1 ]] && echo "in the cluster, helm install" || echo "on the host"))"
   lameduck_configure "" || fail_up lameduck
   if [[ $E2E_NODE == 1 ]]; then
-    e2e_log "ingress (Traefik $(grep -oE 'v3\.[0-9.]+' "$repo/tests/e2e/versions.sh"), IngressClass traefik, 127.0.0.1:$E2E_INGRESS_PORT)"
+    e2e_log "ingress (Traefik $(grep -oP '^TRAEFIK_VERSION=\K\S+' "$repo/tests/e2e/versions.sh"), IngressClass traefik, 127.0.0.1:$E2E_INGRESS_PORT)"
     ingress_up || fail_up kubelet
   fi
   e2e_log "up in $((SECONDS - started))s; state in $E2E_STATE"

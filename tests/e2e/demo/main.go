@@ -61,18 +61,22 @@ func main() {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
 	done := make(chan struct{})
+	reported := make(chan struct{})
 	go func() {
 		sig := <-term
 		log.Printf("%s: on-sigterm=%s", sig, *onSigterm)
-		if *report != "" {
-			// Beside the shutdown, never in its way: the report is best effort.
-			go func() {
-				client := &http.Client{Timeout: time.Second}
-				if res, err := client.Post(*report+"?pod="+host, "text/plain", nil); err == nil {
-					res.Body.Close()
-				}
-			}()
-		}
+		// Beside the shutdown, never in its way: the report is best effort, and the
+		// process waits for it at most a second after the last request is done.
+		go func() {
+			defer close(reported)
+			if *report == "" {
+				return
+			}
+			client := &http.Client{Timeout: time.Second}
+			if res, err := client.Post(*report+"?pod="+host, "text/plain", nil); err == nil {
+				res.Body.Close()
+			}
+		}()
 		if *onSigterm == "exit" {
 			os.Exit(0)
 		}
@@ -88,4 +92,8 @@ func main() {
 	}
 	<-done
 	log.Print("in-flight requests done, exiting")
+	select {
+	case <-reported:
+	case <-time.After(time.Second):
+	}
 }

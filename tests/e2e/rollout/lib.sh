@@ -140,8 +140,8 @@ variants=()
 # arm NAME VIA MODE RATE PATH LABEL [CONNS] [TIMEOUT]: one traffic arm (see rollout/main.go).
 arm() {
   arms+=("$(jq -nc --arg name "$1" --arg via "$2" --arg mode "$3" --argjson rate "$4" --arg path "$5" \
-    --arg label "$6" --argjson conns "${7:-16}" --arg timeout "${8:-5s}" \
-    '{name: $name, via: $via, mode: $mode, rate: $rate, path: $path, label: $label, conns: $conns, timeout: $timeout}')")
+    --arg lbl "$6" --argjson conns "${7:-16}" --arg timeout "${8:-5s}" \
+    '{name: $name, via: $via, mode: $mode, rate: $rate, path: $path, label: $lbl, conns: $conns, timeout: $timeout}')")
 }
 # variant NAME NAMESPACE
 variant() { variants+=("$(jq -nc --arg name "$1" --arg ns "$2" '{name: $name, namespace: $ns}')"); }
@@ -205,6 +205,10 @@ kinds() {
 # failure outside the rollout (else its failures could be noise, not the race).
 expect_rounds() {
   local s=$1 v=$2 planned=$3 min=${4:-0} bad
+  if [[ -z $(rows "$s" "$v") ]]; then
+    fail "$s $v: rounds recorded" "none"
+    return
+  fi
   bad=$(rows "$s" "$v" | jq -rs --arg planned "$planned" --argjson min "$min" '
     [.[] | select(.replaced != true or .new_pods != .pods_terminated
       or ($planned == "yes" and .new_pods_planned != .new_pods)

@@ -12,8 +12,10 @@
 // still receives traffic), plus -settle. A watch on the pods timestamps each deletion and
 // disappearance; the demo app reports its SIGTERM to -beacon (POST /sigterm?pod=NAME), so
 // the time each old pod lingered before SIGTERM is known too. Every failure is placed
-// against those times: failures before the first deletion or after the last old pod is
-// gone are steady-state noise, and the round says how many there were.
+// against those times: a request that failed and ended before the first deletion, or
+// started more than `tail` after the last old pod was gone (the data plane's lag: the
+// ingress may route to a pod a moment after it is gone), is steady-state noise, and the
+// round says how many there were.
 //
 // A round that cannot complete (rollout timeout, pods not replaced, kubectl failing) is an
 // error: the tool exits non-zero and the rounds it recorded are fewer than asked.
@@ -47,6 +49,7 @@ type experiment struct {
 	Selector   string    `json:"selector"`
 	Rounds     int       `json:"rounds"`
 	Settle     duration  `json:"settle"`
+	Tail       duration  `json:"tail"`
 	Timeout    duration  `json:"timeout"`
 	IngressURL string    `json:"ingress_url"`
 	Beacon     string    `json:"beacon"`
@@ -138,6 +141,9 @@ func run() error {
 	}
 	if x.Settle.Duration == 0 {
 		x.Settle.Duration = 2 * time.Second
+	}
+	if x.Tail.Duration == 0 {
+		x.Tail.Duration = 3 * time.Second
 	}
 	if x.Timeout.Duration == 0 {
 		x.Timeout.Duration = 5 * time.Minute
@@ -244,8 +250,8 @@ func waitAnswers(t vegeta.Target, within time.Duration) error {
 }
 
 type failure struct {
-	at   time.Time
-	kind string
+	at, end time.Time
+	kind    string
 }
 
 type tally struct {
@@ -264,11 +270,11 @@ func (t *tally) add(res *vegeta.Result) {
 	case res.Error != "" && res.Code == 0:
 		kind := shortError(res.Error)
 		t.errors[kind]++
-		t.failures = append(t.failures, failure{res.Timestamp, kind})
+		t.failures = append(t.failures, failure{res.Timestamp, res.Timestamp.Add(res.Latency), kind})
 	case res.Code < 200 || res.Code > 299:
 		code := strconv.Itoa(int(res.Code))
 		t.codes[code]++
-		t.failures = append(t.failures, failure{res.Timestamp, code})
+		t.failures = append(t.failures, failure{res.Timestamp, res.Timestamp.Add(res.Latency), code})
 	}
 }
 
@@ -359,7 +365,8 @@ func runRound(k kube, x experiment, v variant, targets []target, b *beacon, roun
 	}()
 	seconds := time.Since(started).Seconds()
 	if err == nil {
-		time.Sleep(x.Settle.Duration)
+		// Past the data plane's tail, then a clean window of its own.
+		time.Sleep(x.Tail.Duration + x.Settle.Duration)
 	}
 	stop()
 	if err != nil {
@@ -406,9 +413,9 @@ func runRound(k kube, x experiment, v variant, targets []target, b *beacon, roun
 		for _, f := range tl.failures {
 			s := round1(f.at.Sub(firstDeletion).Seconds())
 			switch {
-			case f.at.Before(firstDeletion):
+			case f.end.Before(firstDeletion):
 				r.FailedBefore++
-			case f.at.After(lastGone):
+			case f.at.After(lastGone.Add(x.Tail.Duration)):
 				r.FailedAfter++
 			}
 			if r.FirstFailure == nil || s < *r.FirstFailure {

@@ -6,7 +6,8 @@
 //
 //	GET /           200 "ok <hostname>"
 //	GET /healthz    200 (readiness)
-//	GET /work?ms=N  200 after N milliseconds (a slow request)
+//	/work?ms=N      200 after N milliseconds (a slow request; any method: a POST is what
+//	                clients do not retry when its connection is cut)
 //
 // Flags: --listen (default :8080), --on-sigterm=drain|exit (exit: stop at once, even with
 // requests in flight), --report=URL (POST URL?pod=HOSTNAME when SIGTERM arrives: the e2e
@@ -44,7 +45,7 @@ func main() {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /work", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/work", func(w http.ResponseWriter, r *http.Request) {
 		ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
 		if err != nil || ms < 0 || ms > 600_000 {
 			http.Error(w, "ms: want 0..600000", http.StatusBadRequest)

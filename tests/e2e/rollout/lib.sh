@@ -137,11 +137,13 @@ deploy() {
 
 arms=()
 variants=()
-# arm NAME VIA MODE RATE PATH LABEL [CONNS] [TIMEOUT]: one traffic arm (see rollout/main.go).
+# arm NAME VIA MODE RATE PATH LABEL [CONNS] [TIMEOUT] [METHOD]: one traffic arm (see
+# rollout/main.go).
 arm() {
   arms+=("$(jq -nc --arg name "$1" --arg via "$2" --arg mode "$3" --argjson rate "$4" --arg path "$5" \
-    --arg lbl "$6" --argjson conns "${7:-16}" --arg timeout "${8:-5s}" \
-    '{name: $name, via: $via, mode: $mode, rate: $rate, path: $path, label: $lbl, conns: $conns, timeout: $timeout}')")
+    --arg lbl "$6" --argjson conns "${7:-16}" --arg timeout "${8:-5s}" --arg method "${9:-GET}" \
+    '{name: $name, via: $via, mode: $mode, rate: $rate, path: $path, label: $lbl, conns: $conns,
+      timeout: $timeout, method: $method}')")
 }
 # variant NAME NAMESPACE
 variant() { variants+=("$(jq -nc --arg name "$1" --arg ns "$2" '{name: $name, namespace: $ns}')"); }

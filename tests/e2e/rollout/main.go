@@ -69,6 +69,7 @@ type arm struct {
 	Via     string   `json:"via"`  // nodeport | ingress
 	Mode    string   `json:"mode"` // new (a connection per request) | pool (keep-alive) | h2c
 	Path    string   `json:"path"`
+	Method  string   `json:"method"` // GET by default; POST is never retried by Go's client
 	Rate    int      `json:"rate"`
 	Conns   int      `json:"conns"`
 	Timeout duration `json:"timeout"`
@@ -194,6 +195,11 @@ func resolveTargets(k kube, x experiment, v variant) ([]target, error) {
 	var ts []target
 	for _, a := range x.Arms {
 		t := vegeta.Target{Method: http.MethodGet, Header: http.Header{}}
+		if a.Method != "" && a.Method != http.MethodGet {
+			// A body makes the request what it is for real clients: not replayable, so a
+			// connection cut mid-request shows as a failure instead of a silent retry.
+			t.Method, t.Body = a.Method, []byte("order=1")
+		}
 		switch a.Via {
 		case "nodeport":
 			port, err := k.out("get", "service", x.Deployment, "-o", "jsonpath={.spec.ports[0].nodePort}")

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Scenario 54 (arm E): long requests. The app needs up to 15 s to finish its requests
 # after SIGTERM (terminationGracePeriodSeconds: 15, its own budget); clients keep a pool
-# of keep-alive connections and ask for /work?ms=12000, so requests are in flight when
-# SIGTERM comes. Three variants:
+# of keep-alive connections and POST /work?ms=12000, so requests are in flight when
+# SIGTERM comes: a kept-alive connection still reaches its old pod through kube-proxy
+# (conntrack) during the whole preStop. A POST, because Go's client (like most) silently
+# retries a GET whose reused connection was cut, which would hide the cut. Three variants:
 #   nothing       no hook: SIGTERM at once; in-flight requests finish within the budget
 #   hand-written  preStop sleep 10 and the grace left at 15: SIGKILL 5 s after SIGTERM
 #                 cuts the requests still running (the usual mistake: the grace period
@@ -31,7 +33,7 @@ expect "long requests: lameduck raised the grace period to cover sleep + the app
 variant nothing s54-nothing
 variant "hand-written sleep 10" s54-hand
 variant lameduck s54-lameduck
-arm E nodeport pool 4 "/work?ms=12000" "NodePort, keep-alive, 12 s requests" 100 20s
+arm E nodeport pool 4 "/work?ms=12000" "NodePort, keep-alive, 12 s POSTs" 100 20s POST
 measure "$scenario" slow
 
 expect_rounds "$scenario" nothing no

@@ -278,6 +278,9 @@ down() {
 
 # --- test ---------------------------------------------------------------------------------
 
+# A scenario marked `# e2e: background` starts and the next ones run beside it; it is
+# joined (its lines printed and counted) before the first scenario that is not a traffic
+# one (`*-traffic-*`), so that nothing else disturbs the cluster while it measures.
 run_tests() {
   healthy || up >/dev/null
   set -a
@@ -285,30 +288,66 @@ run_tests() {
   source "$E2E_STATE/env"
   set +a
   export KUBECONFIG=$E2E_STATE/admin.kubeconfig PATH=$E2E_STATE/path:$PATH
-  local passed=0 failed=0 script rc out started
+  passed=0 failed=0
+  local script background=()
   for script in "$repo"/tests/e2e/scenarios/*.sh; do
     [[ -x $script ]] || continue
     [[ -z ${E2E_ONLY:-} || $(basename "$script") == *"$E2E_ONLY"* ]] || continue
-    printf '== %s\n' "$(basename "$script")"
-    started=$SECONDS
-    out=$(mktemp)
-    rc=0
-    "$script" 2>"$out.err" | tee "$out" || rc=$?
-    passed=$((passed + $(grep -c '^ok ' "$out" || true)))
-    failed=$((failed + $(grep -c '^FAIL ' "$out" || true)))
-    if ((rc != 0)) && ! grep -q '^FAIL ' "$out"; then
-      echo "FAIL $(basename "$script"): exited $rc without naming a failed check"
-      failed=$((failed + 1))
+    if [[ $(basename "$script") != *-traffic-* ]]; then
+      join_scenarios "${background[@]}"
+      background=()
     fi
-    if ((rc != 0)); then
-      echo "   stderr of $(basename "$script") (last 40 lines):"
-      tail -n 40 "$out.err" | sed 's/^/   | /'
+    if grep -q '^# e2e: background' "$script"; then
+      printf '== %s (in the background)\n' "$(basename "$script")"
+      start_scenario "$script" &
+      background+=("$script:$!")
+      continue
     fi
-    printf '   (%ss)\n' "$((SECONDS - started))"
-    rm -f "$out" "$out.err"
+    start_scenario "$script"
+    report_scenario "$script"
   done
+  join_scenarios "${background[@]}"
   echo "$passed passed, $failed failed"
   ((failed == 0))
+}
+
+# start_scenario SCRIPT: runs it, output in $E2E_STATE/scenarios/NAME.{out,err,rc,seconds}.
+start_scenario() {
+  local out started=$SECONDS rc=0
+  out=$E2E_STATE/scenarios/$(basename "$1")
+  mkdir -p "$E2E_STATE/scenarios"
+  "$1" >"$out.out" 2>"$out.err" || rc=$?
+  echo "$rc" >"$out.rc"
+  echo "$((SECONDS - started))" >"$out.seconds"
+}
+
+join_scenarios() {
+  local entry
+  for entry in "$@"; do
+    wait "${entry##*:}" || true
+    report_scenario "${entry%:*}"
+  done
+}
+
+# report_scenario SCRIPT: prints its lines and counts its checks.
+report_scenario() {
+  local name out rc
+  name=$(basename "$1")
+  out=$E2E_STATE/scenarios/$name
+  rc=$(cat "$out.rc")
+  printf '== %s\n' "$name"
+  cat "$out.out"
+  passed=$((passed + $(grep -c '^ok ' "$out.out" || true)))
+  failed=$((failed + $(grep -c '^FAIL ' "$out.out" || true)))
+  if ((rc != 0)) && ! grep -q '^FAIL ' "$out.out"; then
+    echo "FAIL $name: exited $rc without naming a failed check"
+    failed=$((failed + 1))
+  fi
+  if ((rc != 0)); then
+    echo "   stderr of $name (last 40 lines):"
+    tail -n 40 "$out.err" | sed 's/^/   | /'
+  fi
+  printf '   (%ss)\n' "$(cat "$out.seconds")"
 }
 
 case ${1:-} in

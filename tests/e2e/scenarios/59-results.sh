@@ -16,6 +16,6 @@ if [[ -s $RESULTS_JSON ]]; then
     ok "results: copied to $E2E_RESULTS_OUT"
   fi
 else
-  echo "skip results: nothing measured (run 51, 52, 54 first)"
+  echo "skip results: nothing measured (run the traffic scenarios first)"
 fi
 finish

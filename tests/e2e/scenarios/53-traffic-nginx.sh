@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scenario 52: nginx in front of the app in one pod (the background write-up's case),
+# Scenario 53: nginx in front of the app in one pod (the background write-up's case),
 # through the NodePort (A) and through the ingress with keep-alive (F). Without lameduck
 # both containers get SIGTERM at once: the app closes while nginx still proxies to it
 # (502) and nginx closes while clients still arrive. With lameduck, nginx stops first,
@@ -11,18 +11,18 @@ source "$E2E_REPO/tests/e2e/rollout/lib.sh"
 skip_without_node
 
 scenario="nginx + app"
-new_ns s52-without lameduck.dev/inject=disabled
-new_ns s52-with
-deploy s52-without nginx_app web
-deploy s52-with nginx_app web
+new_ns s53-without lameduck.dev/inject=disabled
+new_ns s53-with
+deploy s53-without nginx_app web
+deploy s53-with nginx_app web
 
-pod=$(kubectl -n s52-with get pods -l app=web -o json | jq '.items[0]')
+pod=$(kubectl -n s53-with get pods -l app=web -o json | jq '.items[0]')
 expect "nginx + app: lameduck stops nginx before the app" \
   "$(jq -r '[.spec.containers[] | "\(.name)=\(.lifecycle.preStop.sleep.seconds // .lifecycle.preStop.exec.command[1] // "none")"] | join(" ")' <<<"$pod")" \
   "nginx=10 app=15"
 
-variant without s52-without
-variant with s52-with
+variant without s53-without
+variant with s53-with
 arm A nodeport new 50 / "NodePort, new connection per request"
 arm F ingress pool 50 / "ingress, keep-alive client"
 measure "$scenario" web

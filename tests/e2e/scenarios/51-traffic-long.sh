@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Scenario 54 (arm E): long requests. The app needs up to 15 s to finish its requests
+# e2e: background (it takes minutes of waiting: the next traffic scenarios run beside it)
+# Scenario 51 (arm E): long requests. The app needs up to 15 s to finish its requests
 # after SIGTERM (terminationGracePeriodSeconds: 15, its own budget); clients keep a pool
 # of keep-alive connections and POST /work?ms=12000, so requests are in flight when
 # SIGTERM comes: a kept-alive connection still reaches its old pod through kube-proxy
@@ -19,20 +20,20 @@ skip_without_node
 scenario="long requests"
 # Its own beacon port: this scenario may run beside another one.
 E2E_BEACON_PORT=$((E2E_BEACON_PORT + 1))
-new_ns s54-nothing lameduck.dev/inject=disabled
-new_ns s54-hand lameduck.dev/inject=disabled
-new_ns s54-lameduck
+new_ns s51-nothing lameduck.dev/inject=disabled
+new_ns s51-hand lameduck.dev/inject=disabled
+new_ns s51-lameduck
 export REPLICAS=2
-deploy s54-nothing demo_app slow "      terminationGracePeriodSeconds: 15"
-deploy s54-hand demo_app slow "      terminationGracePeriodSeconds: 15" "" \
+deploy s51-nothing demo_app slow "      terminationGracePeriodSeconds: 15"
+deploy s51-hand demo_app slow "      terminationGracePeriodSeconds: 15" "" \
   "          lifecycle: {preStop: {sleep: {seconds: 10}}}"
-deploy s54-lameduck demo_app slow "      terminationGracePeriodSeconds: 15"
+deploy s51-lameduck demo_app slow "      terminationGracePeriodSeconds: 15"
 expect "long requests: lameduck raised the grace period to cover sleep + the app's budget" \
-  "$(kubectl -n s54-lameduck get pods -l app=slow -o jsonpath='{.items[0].spec.terminationGracePeriodSeconds}')" 25
+  "$(kubectl -n s51-lameduck get pods -l app=slow -o jsonpath='{.items[0].spec.terminationGracePeriodSeconds}')" 25
 
-variant nothing s54-nothing
-variant "hand-written sleep 10" s54-hand
-variant lameduck s54-lameduck
+variant nothing s51-nothing
+variant "hand-written sleep 10" s51-hand
+variant lameduck s51-lameduck
 arm E nodeport pool 4 "/work?ms=12000" "NodePort, keep-alive, 12 s POSTs" 100 20s POST
 measure "$scenario" slow
 

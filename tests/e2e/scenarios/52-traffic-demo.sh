@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scenario 51: the demo app (stops accepting on SIGTERM, like most frameworks), 3
+# Scenario 52: the demo app (stops accepting on SIGTERM, like most frameworks), 3
 # replicas, rolled under four kinds of traffic at once — the traffic matrix's arms A–D:
 #   A  NodePort (kube-proxy), a new connection per request
 #   B  NodePort, a pool of 16 keep-alive connections
@@ -14,21 +14,21 @@ source "$E2E_REPO/tests/e2e/rollout/lib.sh"
 skip_without_node
 
 scenario="demo app"
-new_ns s51-without lameduck.dev/inject=disabled
-new_ns s51-with
-new_ns s51-control
-deploy s51-without demo_app demo
-deploy s51-with demo_app demo
-deploy s51-control demo_app demo "" '{"lameduck.dev/sleep": "0"}'
+new_ns s52-without lameduck.dev/inject=disabled
+new_ns s52-with
+new_ns s52-control
+deploy s52-without demo_app demo
+deploy s52-with demo_app demo
+deploy s52-control demo_app demo "" '{"lameduck.dev/sleep": "0"}'
 
-expect_match "demo app: lameduck planned the pods in s51-with" \
-  "$(kubectl -n s51-with get pods -l app=demo -o jsonpath='{.items[0].spec.containers[0].lifecycle.preStop}')" 'sleep'
-expect "demo app: and left those in s51-without alone" \
-  "$(kubectl -n s51-without get pods -l app=demo -o jsonpath='{.items[0].spec.containers[0].lifecycle.preStop}')" ""
+expect_match "demo app: lameduck planned the pods in s52-with" \
+  "$(kubectl -n s52-with get pods -l app=demo -o jsonpath='{.items[0].spec.containers[0].lifecycle.preStop}')" 'sleep'
+expect "demo app: and left those in s52-without alone" \
+  "$(kubectl -n s52-without get pods -l app=demo -o jsonpath='{.items[0].spec.containers[0].lifecycle.preStop}')" ""
 
-variant without s51-without
-variant with s51-with
-variant "control (sleep 0)" s51-control
+variant without s52-without
+variant with s52-with
+variant "control (sleep 0)" s52-control
 arm A nodeport new 40 / "NodePort, new connection per request"
 arm B nodeport pool 40 / "NodePort, 16 keep-alive connections"
 arm C ingress pool 40 / "ingress, keep-alive client"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Helpers below are called through wait_until/check by name.
 # shellcheck disable=SC2329
-# Scenario 53: lameduck's own rolling update (`kubectl rollout restart`) while pods are
+# Scenario 55: lameduck's own rolling update (`kubectl rollout restart`) while pods are
 # created in a loop: every pod created during it carries the plan, and the API server
 # counts no failed call to the webhook. lameduck practises what it injects.
 # shellcheck source=tests/e2e/check.sh
@@ -25,7 +25,7 @@ metric() {
 failed_before=$(metric 'apiserver_admission_webhook_fail_open_count|apiserver_admission_webhook_rejection_count')
 calls_before=$(metric apiserver_admission_webhook_request_total)
 
-new_ns s53-pods
+new_ns s55-pods
 # The pods stay Pending (no node matches): only admission matters here.
 pod() {
   cat <<JSON
@@ -45,13 +45,13 @@ kubectl -n "$ns" rollout restart "deployment/$deploy" >/dev/null
 rollout=$!
 created=0
 while kill -0 "$rollout" 2>/dev/null; do
-  pod "p$created" | kubectl -n s53-pods create -f - >/dev/null && created=$((created + 1))
+  pod "p$created" | kubectl -n s55-pods create -f - >/dev/null && created=$((created + 1))
   # Pacing (about 4 pods a second), not waiting for anything.
   sleep 0.25
 done
 wait "$rollout" || fail "lameduck's rollout completes" "rollout status or old pods timed out"
 
-pods=$(kubectl -n s53-pods get pods -o json)
+pods=$(kubectl -n s55-pods get pods -o json)
 planned=$(jq '[.items[] | select(.metadata.annotations["lameduck.dev/status"] != null
   and .spec.containers[0].lifecycle.preStop != null)] | length' <<<"$pods")
 if ((created > 10)); then

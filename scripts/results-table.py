@@ -3,9 +3,11 @@
 
     scripts/results-table.py RESULTS.jsonl                 # the table to stdout
     scripts/results-table.py RESULTS.jsonl --readme README.md
+    scripts/results-table.py RESULTS.jsonl --check README.md
 
 With --readme, the text between `<!-- results:begin -->` and `<!-- results:end -->` is
-replaced. Each line of RESULTS is one traffic arm of one variant in one round, as
+replaced; with --check, it must already be what RESULTS makes (the test command runs
+this, so the README's numbers cannot drift from the file by hand). Each line of RESULTS is one traffic arm of one variant in one round, as
 tests/e2e/rollout (the load tool) writes it; numbers are summed over the rounds, rollout
 and linger times are medians. Nothing here is typed by hand.
 """
@@ -68,19 +70,28 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("results")
     p.add_argument("--readme")
+    p.add_argument("--check")
     args = p.parse_args()
     text = table(load(args.results))
-    if not args.readme:
+    path = args.readme or args.check
+    if not path:
         print(text)
         return 0
-    with open(args.readme, encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         readme = f.read()
     if BEGIN not in readme or END not in readme:
-        print(f"{args.readme}: no {BEGIN} ... {END} section", file=sys.stderr)
+        print(f"{path}: no {BEGIN} ... {END} section", file=sys.stderr)
         return 1
     head, rest = readme.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    with open(args.readme, "w", encoding="utf-8") as f:
+    current, tail = rest.split(END, 1)
+    if args.check:
+        if current.strip() != text.strip():
+            print(f"{path}: the results table is not what {args.results} makes: "
+                  f"run scripts/results-table.py {args.results} --readme {path}", file=sys.stderr)
+            return 1
+        print(f"{path}: results table matches {args.results}")
+        return 0
+    with open(path, "w", encoding="utf-8") as f:
         f.write(f"{head}{BEGIN}\n{text}\n{END}{tail}")
     return 0
 

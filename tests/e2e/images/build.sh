@@ -4,13 +4,15 @@
 #   localhost/lameduck-pause:e2e   the pod sandbox (tests/e2e/images/pause, static Go)
 #   localhost/lameduck-demo:e2e    the demo app (tests/e2e/demo, static Go)
 #   localhost/lameduck-nginx:e2e   Debian's nginx binary and the libraries it links
+#   localhost/lameduck-queue:e2e   Knative queue-proxy's shutdown protocol (tests/e2e/images/queue;
+#                                  the real one's modules are not on the Go module proxy)
 #   localhost/lameduck-traefik:e2e Traefik, the ingress controller (tests/e2e/build.sh
 #                                  builds it into $E2E_CACHE/bin)
 #   localhost/lameduck:e2e         lameduck, from the repository's Dockerfile with the
 #                                  static release build (as scripts/docker-smoke.sh)
 # into $E2E_CACHE/images, each rebuilt only when what it is made from changes.
 #
-#   tests/e2e/images/build.sh [IMAGE...]   IMAGE: pause demo nginx traefik lameduck (default all)
+#   tests/e2e/images/build.sh [IMAGE...]   IMAGE: pause demo nginx queue traefik lameduck (default all)
 # Prints the archive paths, one a line. LAMEDUCK_STATIC: a static lameduck binary to use
 # instead of building one.
 set -euo pipefail
@@ -106,6 +108,18 @@ EOF
   echo "$out/nginx.tar"
 }
 
+queue() {
+  gobuild "$here" ./queue "$tools/queue"
+  local h
+  h=$(hash_of "$tools/queue" "$mkimage")
+  fresh queue "$h" || {
+    "$mkimage" -o "$out/queue.tar" -t localhost/lameduck-queue:e2e \
+      -add "$tools/queue:/queue" -entrypoint '["/queue"]' -user 65532:65532
+    stamp queue "$h"
+  }
+  echo "$out/queue.tar"
+}
+
 traefik() {
   local bin=${E2E_BIN:-$E2E_CACHE/bin}/traefik h
   [[ -x $bin ]] || { say "traefik: $bin missing (tests/e2e/build.sh traefik)"; return 1; }
@@ -145,10 +159,10 @@ lameduck() {
 }
 
 images=("$@")
-[[ ${#images[@]} -gt 0 ]] || images=(pause demo nginx traefik lameduck)
+[[ ${#images[@]} -gt 0 ]] || images=(pause demo nginx queue traefik lameduck)
 for i in "${images[@]}"; do
   case $i in
-    pause | demo | nginx | traefik | lameduck) "$i" ;;
+    pause | demo | nginx | queue | traefik | lameduck) "$i" ;;
     *) say "unknown image $i"; exit 2 ;;
   esac
 done

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::admission::Operation;
 use crate::plan::annotations::Annotations;
+use crate::plan::choreography::{ContainerPort, PortRef, PreStopCall};
 
 /// A kind whose pods lameduck plans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -194,20 +195,97 @@ pub struct Container {
     /// `None` when the container has no `lifecycle` object.
     #[serde(default)]
     pub lifecycle: Option<Lifecycle>,
+    /// Read only to see which container another one's hook calls; a value of the wrong
+    /// shape is no port rather than an unreadable template.
+    #[serde(default, deserialize_with = "lenient_ports")]
+    pub ports: Vec<ContainerPort>,
     /// `Always` on an init container makes it a native sidecar.
     #[serde(default)]
     pub restart_policy: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "RawLifecycle")]
 pub struct Lifecycle {
     /// Kept whole: a hook only counts as lameduck's if it equals what was injected.
-    #[serde(default)]
     pub pre_stop: Option<Value>,
+    /// What that hook reaches, for the plan to see whose shutdown it waits on.
+    pub pre_stop_call: Option<PreStopCall>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawLifecycle {
+    #[serde(default)]
+    pre_stop: Option<Value>,
+}
+
+impl From<RawLifecycle> for Lifecycle {
+    fn from(raw: RawLifecycle) -> Self {
+        Lifecycle {
+            pre_stop_call: raw.pre_stop.as_ref().and_then(pre_stop_call),
+            pre_stop: raw.pre_stop,
+        }
+    }
+}
+
+/// An `httpGet` (host and port) or an `exec` (its command line); anything else, or a
+/// hook of the wrong shape, calls nothing lameduck can follow.
+fn pre_stop_call(hook: &Value) -> Option<PreStopCall> {
+    if let Some(get) = hook.get("httpGet") {
+        let port = match get.get("port")? {
+            Value::Number(number) => PortRef::Number(number.as_i64()?),
+            Value::String(text) => PortRef::Name(text.clone()),
+            _ => return None,
+        };
+        let host = match get.get("host") {
+            None | Some(Value::Null) => String::new(),
+            Some(host) => host.as_str()?.to_string(),
+        };
+        return Some(PreStopCall::HttpGet { host, port });
+    }
+    let command = hook.get("exec")?.get("command")?.as_array()?;
+    let command = command
+        .iter()
+        .map(|arg| arg.as_str().map(str::to_string))
+        .collect::<Option<Vec<_>>>()?;
+    Some(PreStopCall::Exec { command })
+}
+
+fn lenient_ports<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<ContainerPort>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct RawPort {
+        #[serde(default)]
+        container_port: Option<Value>,
+        #[serde(default)]
+        name: Option<Value>,
+    }
+    let ports = match Option::<Value>::deserialize(de)? {
+        Some(Value::Array(ports)) => ports,
+        _ => Vec::new(),
+    };
+    Ok(ports
+        .into_iter()
+        .filter_map(|port| serde_json::from_value::<RawPort>(port).ok())
+        .map(|port| ContainerPort {
+            container_port: port.container_port.as_ref().and_then(Value::as_i64),
+            name: port
+                .name
+                .as_ref()
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        })
+        .collect())
 }
 
 impl Container {
+    /// What the container's `preStop` reaches, when it is an `httpGet` or an `exec`.
+    pub fn pre_stop_call(&self) -> Option<&PreStopCall> {
+        self.pre_stop()?;
+        self.lifecycle.as_ref()?.pre_stop_call.as_ref()
+    }
+
     pub fn pre_stop(&self) -> Option<&Value> {
         self.lifecycle
             .as_ref()

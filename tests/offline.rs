@@ -565,6 +565,52 @@ fn mutate_only_adds_lines() {
     }
 }
 
+/// Issue 21: pods whose own hooks choreograph their shutdown (a Knative revision, Contour's
+/// envoy, Envoy Gateway's proxy) come out of `mutate` unchanged, and `explain` says why.
+#[test]
+fn choreographed_pods_are_left_to_their_authors() {
+    for name in [
+        "knative-revision-pod",
+        "contour-envoy-pod",
+        "envoy-gateway-proxy-pod",
+    ] {
+        let file = format!("tests/golden/{name}.yaml");
+        let mutated = run(&["mutate", "-f", &file], None);
+        assert_exit(&mutated, 0);
+        assert_eq!(
+            text(&mutated.stdout),
+            read_golden(&format!("{name}.yaml")),
+            "{name}: nothing to change"
+        );
+        let explained = run(&["explain", "-f", &file], None);
+        assert_exit(&explained, 0);
+        golden(&format!("{name}.explain.txt"), &text(&explained.stdout));
+    }
+    let explained = run(
+        &["explain", "-f", "tests/golden/knative-revision-pod.yaml"],
+        None,
+    );
+    assert!(text(&explained.stdout).contains(
+        "queue-proxy: no hook: waited on by user-container's preStop (Knative's queue-proxy: coordinates the shutdown)"
+    ));
+    let json = run(
+        &[
+            "explain",
+            "--output",
+            "json",
+            "-f",
+            "tests/golden/knative-revision-pod.yaml",
+        ],
+        None,
+    );
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let queue = &report["templates"][0]["containers"][1];
+    assert_eq!(queue["name"], "queue-proxy");
+    assert_eq!(queue["preStop"], "none");
+    assert_eq!(queue["waitedOnBy"], serde_json::json!(["user-container"]));
+    assert_eq!(queue["coordinator"], "Knative's queue-proxy");
+}
+
 /// Issue 21: `kubectl get -o yaml` output whose wrapped quoted strings continue left of
 /// their key (a formatter indented the sequences) is read as kubectl reads it, and
 /// mutated with only lameduck's lines added.

@@ -8,6 +8,8 @@ fn containers<'a>(specs: &'a [(&'a str, &'a str)]) -> Vec<ContainerInput<'a>> {
             name,
             image: Some(image),
             has_own_pre_stop: false,
+            own_call: None,
+            ports: &[],
         })
         .collect()
 }

@@ -409,6 +409,64 @@ mod tests {
     }
 
     #[test]
+    fn hooks_and_ports_are_read_for_the_calls_they_make() {
+        let container = |value: serde_json::Value| {
+            WorkloadKind::Pod
+                .read_template(&json!({"spec": {"containers": [value]}}))
+                .unwrap()
+                .unwrap()
+                .spec
+                .unwrap()
+                .containers
+                .remove(0)
+        };
+        let http = container(json!({
+            "name": "app",
+            "lifecycle": {"preStop": {"httpGet": {"path": "/drain", "port": "admin", "host": "localhost"}}},
+            "ports": [{"containerPort": 8080, "name": "http"}, {"containerPort": "x"}, "junk"],
+        }));
+        assert_eq!(
+            http.pre_stop_call(),
+            Some(&PreStopCall::HttpGet {
+                host: "localhost".into(),
+                port: PortRef::Name("admin".into())
+            })
+        );
+        // A port of the wrong shape is no port, not an unreadable template.
+        assert_eq!(
+            http.ports,
+            [
+                ContainerPort {
+                    container_port: Some(8080),
+                    name: Some("http".into())
+                },
+                ContainerPort::default()
+            ]
+        );
+        let exec = container(json!({
+            "name": "envoy",
+            "lifecycle": {"preStop": {"exec": {"command": ["/bin/contour", "envoy", "shutdown"]}}},
+            "ports": "none",
+        }));
+        assert_eq!(
+            exec.pre_stop_call(),
+            Some(&PreStopCall::Exec {
+                command: vec!["/bin/contour".into(), "envoy".into(), "shutdown".into()]
+            })
+        );
+        assert!(exec.ports.is_empty());
+        for hook in [
+            json!({"sleep": {"seconds": 5}}),
+            json!({"httpGet": {"port": 1.5}}),
+            json!({"exec": {"command": ["sh", 1]}}),
+            json!(null),
+        ] {
+            let c = container(json!({"name": "x", "lifecycle": {"preStop": hook}}));
+            assert_eq!(c.pre_stop_call(), None, "{hook}");
+        }
+    }
+
+    #[test]
     fn windows_pods_are_known_by_os_or_node_selector() {
         let windows = |spec: serde_json::Value| {
             WorkloadKind::Pod

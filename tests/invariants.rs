@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 
-#[allow(dead_code)]
 mod api_rules;
 mod generators;
 

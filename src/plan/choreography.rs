@@ -420,6 +420,15 @@ mod tests {
                 known: Some("Envoy Gateway's shutdown-manager")
             }]
         );
+        // Contour and Envoy Gateway both name it `shutdown-manager`: the port tells.
+        let mirrored = [
+            pod[0],
+            container("shutdown-manager", "mirror.example.com/sm:1", &[], None),
+        ];
+        assert_eq!(
+            calls(&mirrored)[0].known,
+            Some("Envoy Gateway's shutdown-manager")
+        );
         // An exec of the client from another container reaches the manager too.
         let pod = [
             container(

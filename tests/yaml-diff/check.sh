@@ -23,6 +23,6 @@ count="${YAML_DIFF_COUNT:-2500}"
 echo "yaml-diff: generating $count objects (seed $seed)"
 (cd "$here" && go run . generate -seed "$seed" -count "$count" >"$generated")
 cd "$root"
-cargo test --locked --test offline yaml_reads_as_kubectl_reads_it
+cargo test --locked --test offline -- --exact yaml_reads_as_kubectl_reads_it
 LAMEDUCK_YAML_GENERATED="$generated" cargo test --locked --test offline \
     generated_yaml_reads_as_kubectl_reads_it -- --nocapture

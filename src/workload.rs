@@ -195,9 +195,9 @@ pub struct Container {
     /// `None` when the container has no `lifecycle` object.
     #[serde(default)]
     pub lifecycle: Option<Lifecycle>,
-    /// Read only to see which container another one's hook calls; a value of the wrong
-    /// shape is no port rather than an unreadable template.
-    #[serde(default, deserialize_with = "lenient_ports")]
+    /// Read to see which container another one's hook calls (`containerPort` and
+    /// `name`; the rest is skipped).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub ports: Vec<ContainerPort>,
     /// `Always` on an init container makes it a native sidecar.
     #[serde(default)]
@@ -250,33 +250,6 @@ fn pre_stop_call(hook: &Value) -> Option<PreStopCall> {
         .map(|arg| arg.as_str().map(str::to_string))
         .collect::<Option<Vec<_>>>()?;
     Some(PreStopCall::Exec { command })
-}
-
-fn lenient_ports<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<ContainerPort>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct RawPort {
-        #[serde(default)]
-        container_port: Option<Value>,
-        #[serde(default)]
-        name: Option<Value>,
-    }
-    let ports = match Option::<Value>::deserialize(de)? {
-        Some(Value::Array(ports)) => ports,
-        _ => Vec::new(),
-    };
-    Ok(ports
-        .into_iter()
-        .filter_map(|port| serde_json::from_value::<RawPort>(port).ok())
-        .map(|port| ContainerPort {
-            container_port: port.container_port.as_ref().and_then(Value::as_i64),
-            name: port
-                .name
-                .as_ref()
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        })
-        .collect())
 }
 
 impl Container {
@@ -399,6 +372,7 @@ mod tests {
             json!({"metadata": {"annotations": {"a": 1}}}),
             json!({"spec": {"containers": "app"}}),
             json!({"spec": {"containers": [{"name": "a", "lifecycle": "x"}]}}),
+            json!({"spec": {"containers": [{"name": "a", "ports": [{"containerPort": "80"}]}]}}),
             json!({"spec": {"terminationGracePeriodSeconds": "30"}}),
         ] {
             assert!(
@@ -423,7 +397,7 @@ mod tests {
         let http = container(json!({
             "name": "app",
             "lifecycle": {"preStop": {"httpGet": {"path": "/drain", "port": "admin", "host": "localhost"}}},
-            "ports": [{"containerPort": 8080, "name": "http"}, {"containerPort": "x"}, "junk"],
+            "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}, {"containerPort": 9090}],
         }));
         assert_eq!(
             http.pre_stop_call(),
@@ -432,7 +406,6 @@ mod tests {
                 port: PortRef::Name("admin".into())
             })
         );
-        // A port of the wrong shape is no port, not an unreadable template.
         assert_eq!(
             http.ports,
             [
@@ -440,13 +413,16 @@ mod tests {
                     container_port: Some(8080),
                     name: Some("http".into())
                 },
-                ContainerPort::default()
+                ContainerPort {
+                    container_port: Some(9090),
+                    name: None
+                }
             ]
         );
         let exec = container(json!({
             "name": "envoy",
             "lifecycle": {"preStop": {"exec": {"command": ["/bin/contour", "envoy", "shutdown"]}}},
-            "ports": "none",
+            "ports": null,
         }));
         assert_eq!(
             exec.pre_stop_call(),

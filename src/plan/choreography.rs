@@ -5,13 +5,18 @@
 //! request that SIGTERM does not follow within a second for a liveness restart and
 //! cancels it), so it gets no hook and no delay.
 
+use serde::Deserialize;
+
 use super::model::ContainerInput;
 use super::role::image_repository_path;
 
 /// A port a container declares (`ports[]`), as far as calls are concerned.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ContainerPort {
+    #[serde(default)]
     pub container_port: Option<i64>,
+    #[serde(default)]
     pub name: Option<String>,
 }
 

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::admission::Operation;
 use crate::plan::annotations::Annotations;
+use crate::plan::choreography::{ContainerPort, PortRef, PreStopCall};
 
 /// A kind whose pods lameduck plans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -194,20 +195,70 @@ pub struct Container {
     /// `None` when the container has no `lifecycle` object.
     #[serde(default)]
     pub lifecycle: Option<Lifecycle>,
+    /// Read to see which container another one's hook calls (`containerPort` and
+    /// `name`; the rest is skipped).
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub ports: Vec<ContainerPort>,
     /// `Always` on an init container makes it a native sidecar.
     #[serde(default)]
     pub restart_policy: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "RawLifecycle")]
 pub struct Lifecycle {
     /// Kept whole: a hook only counts as lameduck's if it equals what was injected.
-    #[serde(default)]
     pub pre_stop: Option<Value>,
+    /// What that hook reaches, for the plan to see whose shutdown it waits on.
+    pub pre_stop_call: Option<PreStopCall>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawLifecycle {
+    #[serde(default)]
+    pre_stop: Option<Value>,
+}
+
+impl From<RawLifecycle> for Lifecycle {
+    fn from(raw: RawLifecycle) -> Self {
+        Lifecycle {
+            pre_stop_call: raw.pre_stop.as_ref().and_then(pre_stop_call),
+            pre_stop: raw.pre_stop,
+        }
+    }
+}
+
+/// An `httpGet` (host and port) or an `exec` (its command line); anything else, or a
+/// hook of the wrong shape, calls nothing lameduck can follow.
+fn pre_stop_call(hook: &Value) -> Option<PreStopCall> {
+    if let Some(get) = hook.get("httpGet") {
+        let port = match get.get("port")? {
+            Value::Number(number) => PortRef::Number(number.as_i64()?),
+            Value::String(text) => PortRef::Name(text.clone()),
+            _ => return None,
+        };
+        let host = match get.get("host") {
+            None | Some(Value::Null) => String::new(),
+            Some(host) => host.as_str()?.to_string(),
+        };
+        return Some(PreStopCall::HttpGet { host, port });
+    }
+    let command = hook.get("exec")?.get("command")?.as_array()?;
+    let command = command
+        .iter()
+        .map(|arg| arg.as_str().map(str::to_string))
+        .collect::<Option<Vec<_>>>()?;
+    Some(PreStopCall::Exec { command })
 }
 
 impl Container {
+    /// What the container's `preStop` reaches, when it is an `httpGet` or an `exec`.
+    pub fn pre_stop_call(&self) -> Option<&PreStopCall> {
+        self.pre_stop()?;
+        self.lifecycle.as_ref()?.pre_stop_call.as_ref()
+    }
+
     pub fn pre_stop(&self) -> Option<&Value> {
         self.lifecycle
             .as_ref()
@@ -321,12 +372,73 @@ mod tests {
             json!({"metadata": {"annotations": {"a": 1}}}),
             json!({"spec": {"containers": "app"}}),
             json!({"spec": {"containers": [{"name": "a", "lifecycle": "x"}]}}),
+            json!({"spec": {"containers": [{"name": "a", "ports": [{"containerPort": "80"}]}]}}),
             json!({"spec": {"terminationGracePeriodSeconds": "30"}}),
         ] {
             assert!(
                 WorkloadKind::Pod.read_template(&object).is_err(),
                 "{object}"
             );
+        }
+    }
+
+    #[test]
+    fn hooks_and_ports_are_read_for_the_calls_they_make() {
+        let container = |value: serde_json::Value| {
+            WorkloadKind::Pod
+                .read_template(&json!({"spec": {"containers": [value]}}))
+                .unwrap()
+                .unwrap()
+                .spec
+                .unwrap()
+                .containers
+                .remove(0)
+        };
+        let http = container(json!({
+            "name": "app",
+            "lifecycle": {"preStop": {"httpGet": {"path": "/drain", "port": "admin", "host": "localhost"}}},
+            "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}, {"containerPort": 9090}],
+        }));
+        assert_eq!(
+            http.pre_stop_call(),
+            Some(&PreStopCall::HttpGet {
+                host: "localhost".into(),
+                port: PortRef::Name("admin".into())
+            })
+        );
+        assert_eq!(
+            http.ports,
+            [
+                ContainerPort {
+                    container_port: Some(8080),
+                    name: Some("http".into())
+                },
+                ContainerPort {
+                    container_port: Some(9090),
+                    name: None
+                }
+            ]
+        );
+        let exec = container(json!({
+            "name": "envoy",
+            "lifecycle": {"preStop": {"exec": {"command": ["/bin/contour", "envoy", "shutdown"]}}},
+            "ports": null,
+        }));
+        assert_eq!(
+            exec.pre_stop_call(),
+            Some(&PreStopCall::Exec {
+                command: vec!["/bin/contour".into(), "envoy".into(), "shutdown".into()]
+            })
+        );
+        assert!(exec.ports.is_empty());
+        for hook in [
+            json!({"sleep": {"seconds": 5}}),
+            json!({"httpGet": {"port": 1.5}}),
+            json!({"exec": {"command": ["sh", 1]}}),
+            json!(null),
+        ] {
+            let c = container(json!({"name": "x", "lifecycle": {"preStop": hook}}));
+            assert_eq!(c.pre_stop_call(), None, "{hook}");
         }
     }
 

@@ -4,11 +4,12 @@
 
 use std::collections::BTreeSet;
 
+mod api_rules;
 mod generators;
 
 use lameduck::inject::{Injection, inject};
 use lameduck::plan::status::Status;
-use lameduck::plan::{Decision, Environment, Role, Settings};
+use lameduck::plan::{ContainerOutcome, Decision, Environment, Role, Settings};
 use lameduck::workload::WorkloadKind;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -120,6 +121,38 @@ proptest! {
             }
         }
         prop_assert_eq!(&before["spec"]["initContainers"], &after["spec"]["initContainers"]);
+    }
+
+    /// Invariant 4, choreographed shutdowns (issue 21): a container another container's
+    /// own `preStop` waits on gets no injected hook and no delay, and its own hook (if
+    /// any) is kept; the planner finds exactly the coordinators the oracle finds.
+    #[test]
+    fn coordinators_get_no_hook_and_no_delay((kind, object) in submitted()) {
+        let (patched, injection) = run(kind, &object);
+        let before = template_of(kind, &object);
+        let after = template_of(kind, &patched);
+        let (was, now) = (
+            before["spec"]["containers"].as_array().unwrap(),
+            after["spec"]["containers"].as_array().unwrap(),
+        );
+        // Submitted pods carry no record: every hook is the user's.
+        let targets = api_rules::coordinators(was, |i| !was[i]["lifecycle"]["preStop"].is_null());
+        let ours = recorded(after);
+        for &target in &targets {
+            let name = was[target]["name"].as_str().unwrap();
+            prop_assert!(!ours.contains(name), "{} coordinates, yet has a hook of ours", name);
+            prop_assert_eq!(&was[target]["lifecycle"]["preStop"], &now[target]["lifecycle"]["preStop"]);
+        }
+        if let Decision::Plan(plan) = &injection.planned.decision {
+            for (index, container) in plan.containers.iter().enumerate() {
+                let coordinates = container.outcome == ContainerOutcome::Coordinates;
+                prop_assert_eq!(coordinates, targets.contains(&index) && container.role != Role::Skip,
+                    "container {} of {}", index, before["spec"]["containers"]);
+                if targets.contains(&index) {
+                    prop_assert!(container.injected().is_none());
+                }
+            }
+        }
     }
 
     /// A Windows pod never gets an exec hook: there is no `sleep` binary to run.

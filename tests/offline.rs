@@ -409,6 +409,80 @@ fn yaml_reads_as_kubectl_reads_it() {
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
 
+/// Generated objects (`tests/yaml-diff/generate.go`: random Kubernetes-like objects
+/// written by `kubectl get -o yaml`'s emitter, `JSONToYAML` and go-yaml v3) read as
+/// `sigs.k8s.io/yaml` reads them: the same JSON, and no document refused by either.
+/// `tests/yaml-diff/check.sh` generates thousands and points `LAMEDUCK_YAML_GENERATED`
+/// at them; without it, the committed sample is read.
+#[test]
+fn generated_yaml_reads_as_kubectl_reads_it() {
+    let path = std::env::var("LAMEDUCK_YAML_GENERATED")
+        .unwrap_or_else(|_| "tests/yaml-diff/generated-sample.json".to_string());
+    let samples: Vec<serde_json::Value> =
+        serde_json::from_str(&read_fixture(&path)).expect("generated samples");
+    assert!(!samples.is_empty(), "{path}: no samples");
+    let mut problems = Vec::new();
+    for sample in &samples {
+        let (Some(writer), Some(yaml)) = (sample["writer"].as_str(), sample["yaml"].as_str())
+        else {
+            panic!("{path}: not a sample: {sample}");
+        };
+        let Some(kubectl) = sample.get("json") else {
+            problems.push(format!("kubectl refuses ({writer}): {sample}"));
+            continue;
+        };
+        match lameduck::manifests::yaml::parse(yaml) {
+            Ok(documents) if documents.len() == 1 && same_json(&documents[0].value, kubectl) => {}
+            Ok(documents) => problems.push(format!(
+                "differs ({writer}) at {}:\n{yaml}",
+                match documents.as_slice() {
+                    [document] => first_difference(&document.value, kubectl, String::new()),
+                    _ => format!("{} documents", documents.len()),
+                }
+            )),
+            Err(error) => problems.push(format!("lameduck refuses ({writer}): {error:?}\n{yaml}")),
+        }
+    }
+    eprintln!(
+        "{path}: {} documents, {} differences or refusals",
+        samples.len(),
+        problems.len()
+    );
+    assert!(
+        problems.is_empty(),
+        "{} of {} generated documents:\n{}",
+        problems.len(),
+        samples.len(),
+        problems
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    );
+}
+
+/// Where two JSON values first differ, as a JSON Pointer with both values.
+fn first_difference(ours: &serde_json::Value, theirs: &serde_json::Value, at: String) -> String {
+    use serde_json::Value;
+    match (ours, theirs) {
+        (Value::Object(a), Value::Object(b)) if a.len() == b.len() => a
+            .iter()
+            .find_map(|(key, value)| match b.get(key) {
+                Some(other) if same_json(value, other) => None,
+                Some(other) => Some(first_difference(value, other, format!("{at}/{key}"))),
+                None => Some(format!("{at}/{key}: only lameduck has it")),
+            })
+            .unwrap_or_default(),
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => (a.iter().zip(b))
+            .enumerate()
+            .find(|(_, (x, y))| !same_json(x, y))
+            .map(|(i, (x, y))| first_difference(x, y, format!("{at}/{i}")))
+            .unwrap_or_default(),
+        _ => format!("{at}: lameduck {ours}, kubectl {theirs}"),
+    }
+}
+
 fn read_fixture(path: &str) -> String {
     std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -489,4 +563,81 @@ fn mutate_only_adds_lines() {
             "input line {line:?} missing or out of order in:\n{stdout}"
         );
     }
+}
+
+/// Issue 21: pods whose own hooks choreograph their shutdown (a Knative revision, Contour's
+/// envoy, Envoy Gateway's proxy) come out of `mutate` unchanged, and `explain` says why.
+#[test]
+fn choreographed_pods_are_left_to_their_authors() {
+    for name in [
+        "knative-revision-pod",
+        "contour-envoy-pod",
+        "envoy-gateway-proxy-pod",
+    ] {
+        let file = format!("tests/golden/{name}.yaml");
+        let mutated = run(&["mutate", "-f", &file], None);
+        assert_exit(&mutated, 0);
+        assert_eq!(
+            text(&mutated.stdout),
+            read_golden(&format!("{name}.yaml")),
+            "{name}: nothing to change"
+        );
+        let explained = run(&["explain", "-f", &file], None);
+        assert_exit(&explained, 0);
+        golden(&format!("{name}.explain.txt"), &text(&explained.stdout));
+    }
+    let explained = run(
+        &["explain", "-f", "tests/golden/knative-revision-pod.yaml"],
+        None,
+    );
+    assert!(text(&explained.stdout).contains(
+        "queue-proxy: no hook: waited on by user-container's preStop (Knative's queue-proxy: coordinates the shutdown)"
+    ));
+    let json = run(
+        &[
+            "explain",
+            "--output",
+            "json",
+            "-f",
+            "tests/golden/knative-revision-pod.yaml",
+        ],
+        None,
+    );
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let queue = &report["templates"][0]["containers"][1];
+    assert_eq!(queue["name"], "queue-proxy");
+    assert_eq!(queue["preStop"], "none");
+    assert_eq!(queue["waitedOnBy"], serde_json::json!(["user-container"]));
+    assert_eq!(queue["coordinator"], "Knative's queue-proxy");
+}
+
+/// Issue 21: `kubectl get -o yaml` output whose wrapped quoted strings continue left of
+/// their key (a formatter indented the sequences) is read as kubectl reads it, and
+/// mutated with only lameduck's lines added.
+#[test]
+fn kubectl_yaml_with_wrapped_strings_mutates() {
+    let input = read_golden("kubectl-wrapped.yaml");
+    // The fixture holds the case: a continuation line left of its `value:` key.
+    let lines: Vec<&str> = input.lines().collect();
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    assert!(lines.windows(2).any(|pair| {
+        pair[0].trim_start().starts_with("value: '") && indent(pair[1]) < indent(pair[0])
+    }));
+    let output = run(&["mutate", "-f", "tests/golden/kubectl-wrapped.yaml"], None);
+    assert_exit(&output, 0);
+    let mutated = text(&output.stdout);
+    golden("kubectl-wrapped.mutated.yaml", &mutated);
+    // Only added lines and the raised grace period: every other input line is still
+    // there, in order.
+    let mut rest = mutated.lines();
+    for line in input.lines() {
+        if line
+            .trim_start()
+            .starts_with("terminationGracePeriodSeconds:")
+        {
+            continue;
+        }
+        assert!(rest.any(|l| l == line), "lost or changed: {line:?}");
+    }
+    assert!(mutated.contains("preStop"), "{mutated}");
 }

@@ -37,6 +37,7 @@ use crate::cluster::inventory::{Inventory, Object, OwnerRef};
 use crate::cluster::{NamespaceInfo, NamespaceInjection};
 use crate::inject::{self, TemplateView};
 use crate::plan::annotations::{INJECT, STATUS};
+use crate::plan::choreography::Call;
 use crate::plan::status::Status;
 use crate::plan::{Decision, Environment, HookAction, Settings, SkipReason};
 use crate::webhook::Mode;
@@ -256,7 +257,7 @@ impl Report {
 }
 
 /// How one pod or template came out of planning again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Replanned {
     /// `Some` when the plan skips the object.
     skip: Option<SkipReason>,
@@ -266,6 +267,9 @@ struct Replanned {
     has_record: bool,
     /// Planning again yields a non-empty patch.
     changes: bool,
+    /// Own hooks waiting on another container ("user-container's preStop waits on
+    /// queue-proxy"): the pod is protected by its own design there.
+    choreography: Option<String>,
 }
 
 /// The one place the audit calls the webhook's planning path: read the pod template the
@@ -286,9 +290,9 @@ fn replan(
         .get(STATUS)
         .is_some_and(|text| Status::parse(text).is_some());
     let planned = view.plan(env, settings);
-    let skip = match planned.decision {
-        Decision::Skip(reason) => Some(reason),
-        Decision::Plan(_) => None,
+    let (skip, choreography) = match &planned.decision {
+        Decision::Skip(reason) => (Some(*reason), None),
+        Decision::Plan(plan) => (None, choreography(&view, &plan.calls)),
     };
     let injection = inject::write(kind, &view, planned);
     Some(Replanned {
@@ -296,11 +300,26 @@ fn replan(
         own_opt_out,
         has_record,
         changes: !injection.patch.0.is_empty(),
+        choreography,
     })
 }
 
+fn choreography(view: &TemplateView, calls: &[Call]) -> Option<String> {
+    let containers = view.containers();
+    let described: Vec<String> = calls
+        .iter()
+        .map(|call| {
+            format!(
+                "{}'s preStop waits on {}",
+                containers[call.caller].name, containers[call.target].name
+            )
+        })
+        .collect();
+    (!described.is_empty()).then(|| described.join(", "))
+}
+
 /// A pod's or template's state, with the reason an opted-out or skipped one has.
-fn state_of(replanned: Replanned) -> (State, Option<String>) {
+fn state_of(replanned: &Replanned) -> (State, Option<String>) {
     match replanned.skip {
         Some(SkipReason::OptedOut) => {
             let reason = if replanned.own_opt_out {
@@ -470,11 +489,15 @@ fn judge(group: &Group, inventory: &Inventory, options: &Options) -> Item {
     };
     // The first reason found for an opted-out or skipped pod, to say why.
     let mut skip_reason = None;
+    let mut choreography = None;
     for pod in &group.pods {
         let Some(replanned) = replan(WorkloadKind::Pod, &pod.body, &env, &options.settings) else {
             continue;
         };
-        let (state, reason) = state_of(replanned);
+        if choreography.is_none() {
+            choreography = replanned.choreography.clone();
+        }
+        let (state, reason) = state_of(&replanned);
         if skip_reason.is_none() {
             skip_reason = reason;
         }
@@ -485,7 +508,10 @@ fn judge(group: &Group, inventory: &Inventory, options: &Options) -> Item {
     // carries a record (or when templates are mutated at all).
     let template = group.workload.and_then(|workload| {
         let replanned = replan(workload.kind, &workload.body, &env, &options.settings)?;
-        let (state, reason) = state_of(replanned);
+        if choreography.is_none() {
+            choreography.clone_from(&replanned.choreography);
+        }
+        let (state, reason) = state_of(&replanned);
         let judged = replanned.skip.is_some()
             || replanned.has_record
             || (options.targets == Targets::All && group.kind != "Pod");
@@ -508,6 +534,14 @@ fn judge(group: &Group, inventory: &Inventory, options: &Options) -> Item {
     item.state = state;
     item.pods = pods;
     item.reason = reason(state, &pods, template_state, skip_reason);
+    // A pod whose own hooks choreograph its shutdown is protected by its own design,
+    // not by a hook lameduck wrote: say so, whatever lameduck added elsewhere in it.
+    if let (State::Protected, Some(choreography)) = (state, choreography) {
+        item.reason = format!(
+            "{}; its own hooks choreograph the shutdown ({choreography}), left as they are",
+            item.reason
+        );
+    }
     item.fix = state.needs_action().then(|| fix(group));
     item
 }

@@ -572,3 +572,28 @@ fn the_default_scope_is_what_the_webhook_injects() {
     let names: Vec<&str> = report.items.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["a"]);
 }
+
+/// Issue 21: a Knative revision pod the webhook never saw is protected by its own
+/// design (queue-proxy coordinates the shutdown), not unprotected.
+#[test]
+fn choreographed_pods_are_protected_by_their_own_design() {
+    let mut knative = web_pod("web-1-a");
+    knative["spec"]["terminationGracePeriodSeconds"] = json!(300);
+    knative["spec"]["containers"] = json!([
+        {"name": "user-container", "image": "ghcr.io/knative/helloworld-go",
+         "ports": [{"containerPort": 8080, "name": "user-port"}],
+         "lifecycle": {"preStop": {"httpGet": {"path": "/wait-for-drain", "port": 8022}}}},
+        {"name": "queue-proxy",
+         "image": "gcr.io/knative-releases/knative.dev/serving/cmd/queue@sha256:65c4",
+         "ports": [{"containerPort": 8022, "name": "http-queueadm"}]}
+    ]);
+    let report = deployment_with_pods(vec![knative]).audit();
+    let item = find(&report, "Deployment", "web");
+    assert_eq!(item.state, State::Protected, "{item:?}");
+    assert_eq!(
+        item.reason,
+        "the pod carries the current plan; its own hooks choreograph the shutdown \
+         (user-container's preStop waits on queue-proxy), left as they are"
+    );
+    assert!(!report.has_findings());
+}

@@ -68,6 +68,8 @@ impl<'t> TemplateView<'t> {
                 name: &c.name,
                 image: c.image.as_deref(),
                 has_own_pre_stop: c.pre_stop().is_some() && !ours,
+                own_call: c.pre_stop_call().filter(|_| !ours),
+                ports: &c.ports,
             })
             .collect();
         let native_sidecars = init_containers

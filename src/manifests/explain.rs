@@ -91,6 +91,11 @@ pub struct ContainerReport {
     pub budget_seconds: Option<u64>,
     /// `sigtermAtSeconds + budgetSeconds`.
     pub done_by_seconds: Option<u64>,
+    /// The containers whose own `preStop` waits on this one: it coordinates the pod's
+    /// shutdown, so lameduck gives it no hook and no delay. Empty for most containers.
+    pub waited_on_by: Vec<String>,
+    /// What the coordinator is, when lameduck knows it (`Knative's queue-proxy`).
+    pub coordinator: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -145,6 +150,8 @@ impl TemplateReport {
                 sigterm_at_seconds: (!own).then_some(0),
                 budget_seconds: None,
                 done_by_seconds: None,
+                waited_on_by: Vec::new(),
+                coordinator: None,
             }
         };
 
@@ -202,9 +209,22 @@ impl TemplateReport {
                             sigterm_at_seconds: Some(sleep),
                             budget_seconds: Some(budget),
                             done_by_seconds: Some(sleep.saturating_add(budget)),
+                            waited_on_by: Vec::new(),
+                            coordinator: None,
                         },
                         ContainerOutcome::OwnHook | ContainerOutcome::Skipped => {
                             untouched(index, Some(planned.role))
+                        }
+                        ContainerOutcome::Coordinates => {
+                            let calls = plan.calls.iter().filter(|call| call.target == index);
+                            ContainerReport {
+                                waited_on_by: calls
+                                    .clone()
+                                    .map(|call| containers[call.caller].name.clone())
+                                    .collect(),
+                                coordinator: calls.clone().find_map(|call| call.known),
+                                ..untouched(index, Some(planned.role))
+                            }
                         }
                     })
                     .collect();

@@ -10,6 +10,15 @@
 //!
 //! Each document also keeps where it sits in the source, so a document lameduck does not
 //! change can be written back exactly as it was read, comments and all.
+//!
+//! Two more go-yaml ways: a quoted scalar's continuation lines may sit at or left of
+//! their key (`kubectl get -o yaml` wraps long strings, and a formatter that indents
+//! sequences leaves those lines where they were); the parser accepts that unless told to
+//! be strict. And U+2028/U+2029 are line breaks to go-yaml, text to YAML 1.2 (`breaks`).
+//! `tests/yaml-diff` also checks thousands of generated objects written by kubectl's
+//! emitter and others.
+
+mod breaks;
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -51,6 +60,7 @@ const MAX_ALIAS_NODES: usize = 1_000_000;
 /// is dropped, as `kubectl apply` does.
 pub fn parse(text: &str) -> Result<Vec<Document>, YamlError> {
     let mut loader = Loader {
+        source: text,
         anchors: HashMap::new(),
         alias_nodes: 0,
     };
@@ -160,7 +170,9 @@ fn byte_range(span: &Span) -> Range<usize> {
     span.byte_range().unwrap_or(0..0)
 }
 
-struct Loader {
+struct Loader<'s> {
+    /// The whole text, for the few scalars whose source must be looked at again.
+    source: &'s str,
     /// Anchored values of the current document, with their node counts.
     anchors: HashMap<usize, (Value, usize)>,
     alias_nodes: usize,
@@ -201,7 +213,7 @@ impl Pos {
     }
 }
 
-impl Loader {
+impl Loader<'_> {
     /// Builds the node that starts with `event`.
     fn node<'a>(
         &mut self,
@@ -211,11 +223,19 @@ impl Loader {
     ) -> Result<(Value, Pos), YamlError> {
         let start = byte_range(&span).start;
         let (value, pos, anchor) = match event {
-            Event::Scalar(text, style, anchor, tag) => (
-                scalar(&text, style, tag.as_deref()).map_err(|m| error_at(&span, m))?,
-                Pos::Scalar(byte_range(&span)),
-                anchor,
-            ),
+            Event::Scalar(text, style, anchor, tag) => {
+                let source = self.source.get(byte_range(&span)).unwrap_or_default();
+                let indent = span.start.col();
+                let text = match breaks::as_go_yaml_reads(&text, source, style, indent) {
+                    Some(read) => std::borrow::Cow::Owned(read),
+                    None => text,
+                };
+                (
+                    scalar(&text, style, tag.as_deref()).map_err(|m| error_at(&span, m))?,
+                    Pos::Scalar(byte_range(&span)),
+                    anchor,
+                )
+            }
             Event::Alias(id) => {
                 let Some((value, nodes)) = self.anchors.get(&id) else {
                     return Err(error_at(&span, "alias to an unknown anchor"));

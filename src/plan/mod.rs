@@ -9,6 +9,7 @@
 //! - grace:   covers every `sleep + budget`, plus `stagger` for native sidecars.
 
 pub mod annotations;
+pub mod choreography;
 pub mod duration;
 mod model;
 mod read;
@@ -70,7 +71,23 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
             ActionSetting::Fixed(action) => (action, false),
         };
     let budgets = read::budgets(pod, &layers, settings, &mut warnings);
-    let containers = schedule::schedule(pod, &overrides, budgets);
+    let calls = choreography::calls(pod.containers);
+    let containers = schedule::schedule(pod, &overrides, budgets, &calls);
+    for (input, (plan, o)) in pod.containers.iter().zip(containers.iter().zip(&overrides)) {
+        if plan.outcome == ContainerOutcome::Coordinates
+            && (o.sleep.is_some() || o.shutdown.is_some())
+        {
+            warnings.push(Warning::new(
+                WarningReason::InvalidAnnotation,
+                format!(
+                    "{}{}.sleep and .shutdown are ignored: {:?} coordinates the pod's shutdown (another container's preStop waits on it), so it gets no delay",
+                    annotations::PREFIX,
+                    input.name,
+                    input.name
+                ),
+            ));
+        }
+    }
     let injects_any = containers.iter().any(|c| c.injected().is_some());
     // Windows images have no `sleep` binary: an exec hook fails at once and nothing waits.
     if pod.windows && action == HookAction::Exec && injects_any {
@@ -105,16 +122,22 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
         ));
     }
     schedule::check_tier_order(pod, &containers, &overrides, &mut warnings);
-    for (input, plan) in pod.containers.iter().zip(&containers) {
-        if plan.outcome == ContainerOutcome::OwnHook {
-            warnings.push(Warning::new(
-                WarningReason::OwnPreStop,
-                format!(
-                    "container {:?} has its own preStop hook; left as is",
-                    input.name
-                ),
-            ));
-        }
+    for (index, (input, plan)) in pod.containers.iter().zip(&containers).enumerate() {
+        let waits_on = calls.iter().find(|call| call.caller == index);
+        let message = match (plan.outcome, waits_on) {
+            (ContainerOutcome::Skipped, _) => continue,
+            // One warning per choreography, on the hook that starts it.
+            (_, Some(call)) => format!(
+                "container {:?} has its own preStop hook, which waits on {:?}; both are left to that choreography: {:?} coordinates the shutdown and gets no hook or delay from lameduck",
+                input.name, pod.containers[call.target].name, pod.containers[call.target].name
+            ),
+            (ContainerOutcome::OwnHook, None) => format!(
+                "container {:?} has its own preStop hook; left as is",
+                input.name
+            ),
+            _ => continue,
+        };
+        warnings.push(Warning::new(WarningReason::OwnPreStop, message));
     }
 
     let grace = schedule::grace(pod, &containers, budgets);
@@ -135,6 +158,7 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
             budgets,
             containers,
             grace,
+            calls,
         }),
         warnings,
     }

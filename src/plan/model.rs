@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::annotations::Annotations;
+use super::choreography::{Call, ContainerPort, PreStopCall};
 use super::role::{Role, RolePatterns};
 use super::warning::Warning;
 
@@ -118,6 +119,9 @@ pub struct ContainerInput<'a> {
     pub image: Option<&'a str>,
     /// A `preStop` hook the user wrote (one lameduck injected earlier does not count).
     pub has_own_pre_stop: bool,
+    /// What that hook reaches, when it is an `httpGet` or an `exec`.
+    pub own_call: Option<&'a PreStopCall>,
+    pub ports: &'a [ContainerPort],
 }
 
 /// A pod (or pod template) as the plan needs to see it.
@@ -150,6 +154,9 @@ pub enum ContainerOutcome {
     Inject { sleep: u64, budget: u64 },
     /// Has its own `preStop`; left alone.
     OwnHook,
+    /// Waited on by another container's own `preStop`: it coordinates the pod's
+    /// shutdown, so it gets no hook and no delay (its own hook, if any, is kept).
+    Coordinates,
     /// Role `skip`; left alone.
     Skipped,
 }
@@ -179,13 +186,15 @@ pub struct Plan {
     /// The grace period the pod must have: never below the submitted one. `None` when
     /// nothing is injected, so the grace period is left as the user wrote it.
     pub grace: Option<i64>,
+    /// Own `preStop` hooks that wait on another container, in container order.
+    pub calls: Vec<Call>,
 }
 
 impl Plan {
     /// A one-line summary for audit annotations and debug logs.
     pub fn summary(&self, pod: &PodInput) -> String {
         let mut text = String::new();
-        for (input, plan) in pod.containers.iter().zip(&self.containers) {
+        for (index, (input, plan)) in pod.containers.iter().zip(&self.containers).enumerate() {
             let _ = match plan.outcome {
                 ContainerOutcome::Inject { sleep, budget } => write!(
                     text,
@@ -193,6 +202,20 @@ impl Plan {
                     input.name, plan.role, sleep, budget
                 ),
                 ContainerOutcome::OwnHook => write!(text, "{}=own preStop; ", input.name),
+                ContainerOutcome::Coordinates => {
+                    let callers: Vec<&str> = self
+                        .calls
+                        .iter()
+                        .filter(|call| call.target == index)
+                        .filter_map(|call| pod.containers.get(call.caller).map(|c| c.name))
+                        .collect();
+                    write!(
+                        text,
+                        "{}=coordinates, waited on by {}; ",
+                        input.name,
+                        callers.join(", ")
+                    )
+                }
                 ContainerOutcome::Skipped => write!(text, "{}=skip; ", input.name),
             };
         }

@@ -129,14 +129,12 @@ impl Default for RolePatterns {
 
 impl RolePatterns {
     /// A pattern matches when its words appear consecutively among the words of the
-    /// container's name, or among those of its image's repository path (registry host,
-    /// tag and digest dropped). Words are split at `/`, `-`, `_` and `.`, so `otel`
-    /// matches `otel/opentelemetry-collector-contrib` but not `hotel-reserv-frontend`.
+    /// container's name, or among those that say what its image is (see [`image_words`]).
+    /// Words are split at `/`, `-`, `_` and `.`, so `otel` matches
+    /// `otel/opentelemetry-collector-contrib` but not `hotel-reserv-frontend`.
     pub fn detect(&self, name: &str, image: Option<&str>) -> Role {
         let name_words = words(name);
-        let image_words = image
-            .map(|i| words(image_repository_path(i)))
-            .unwrap_or_default();
+        let image_words = image.map(image_words).unwrap_or_default();
         if [&name_words, &image_words]
             .iter()
             .any(|w| w.iter().any(|word| word == APP_WORD))
@@ -155,6 +153,40 @@ impl RolePatterns {
         } else {
             Role::App
         }
+    }
+}
+
+/// Words of a last path segment that say what kind of component an image is but not
+/// which product: behind such a segment only the project's name tells
+/// (`ingress-nginx/controller`, `linkerd/proxy`, `datadoghq/agent`,
+/// `haproxytech/kubernetes-ingress`), so the segment before it counts too.
+const GENERIC_WORDS: &[&str] = &[
+    "agent",
+    "chroot",
+    "controller",
+    "distroless",
+    "gateway",
+    "ingress",
+    "k8s",
+    "kubernetes",
+    "proxy",
+    "server",
+];
+
+/// The words that say what an image is: those of its repository's last path segment
+/// (`nginxinc/nginx-unprivileged` is nginx, `traefik/whoami` is whoami, whoever published
+/// it), plus those of the segment before it when every word of the last one is generic.
+/// An organisation's name is who published the image, not what it is; it counts only
+/// where the image's own name says nothing else, because there the project is the
+/// product.
+fn image_words(image: &str) -> Vec<String> {
+    let path = image_repository_path(image);
+    let mut segments = path.rsplit('/');
+    let last = words(segments.next().unwrap_or_default());
+    let generic = last.iter().all(|w| GENERIC_WORDS.contains(&w.as_str()));
+    match segments.next() {
+        Some(project) if generic => [words(project), last].concat(),
+        _ => last,
     }
 }
 
@@ -475,6 +507,67 @@ mod tests {
         }
         assert_eq!(patterns.detect("otel-collector", None), Role::Sidecar);
         assert_eq!(patterns.detect("Fluent-Bit", None), Role::Sidecar);
+    }
+
+    /// Issue 21: what a container is comes from its image's own name, not from the
+    /// organisation that published it; a vendor's sample app is an app.
+    #[test]
+    fn roles_come_from_what_an_image_is_not_who_published_it() {
+        let patterns = RolePatterns::default();
+        let cases: &[(&str, &str, Role)] = &[
+            ("whoami", "traefik/whoami:v1.10", Role::App),
+            ("whoami", "docker.io/traefik/whoami:v1.10.3", Role::App),
+            ("web", "traefik:v3", Role::Proxy),
+            ("proxy", "docker.io/library/traefik:v3.1", Role::Proxy),
+            (
+                "web",
+                "nginxinc/nginx-unprivileged:1.27-alpine",
+                Role::Proxy,
+            ),
+            // NGINX's demo page: a sample app, whatever serves it.
+            ("demo", "nginxdemos/hello:plain-text", Role::App),
+            ("front", "envoyproxy/envoy:v1.31.0", Role::Proxy),
+            ("ratelimit", "envoyproxy/ratelimit:3e085e5b", Role::App),
+            (
+                "controller",
+                "docker.io/envoyproxy/gateway:v1.2.1",
+                Role::App,
+            ),
+            ("lb", "haproxytech/haproxy-alpine:3.0", Role::Proxy),
+            ("dataplane", "haproxytech/dataplaneapi:3.0", Role::App),
+            (
+                "controller",
+                "registry.k8s.io/ingress-nginx/controller:v1.11.2",
+                Role::Proxy,
+            ),
+            (
+                "controller",
+                "registry.k8s.io/ingress-nginx/controller-chroot:v1.11.2",
+                Role::Proxy,
+            ),
+            (
+                "create",
+                "registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.4.3",
+                Role::App,
+            ),
+            (
+                "contour",
+                "ghcr.io/projectcontour/contour:v1.30.0",
+                Role::App,
+            ),
+            // A mirror keeps the segments that matter at the end.
+            (
+                "controller",
+                "registry.example.com/mirror/ingress-nginx/controller:v1.11.2",
+                Role::Proxy,
+            ),
+            ("echo", "registry.example.com/nginx/echo:1", Role::App),
+            // The container's name still counts whatever the image.
+            ("nginx", "registry.example.com/team/web:1", Role::Proxy),
+        ];
+        for &(name, image, role) in cases {
+            assert_eq!(patterns.detect(name, Some(image)), role, "{name} {image}");
+        }
     }
 
     #[test]

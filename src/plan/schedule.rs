@@ -1,6 +1,7 @@
 //! The timeline: where each container stops, and the grace period that covers it all.
 
 use super::annotations::{self, ContainerField};
+use super::choreography::Call;
 use super::model::{Budgets, ContainerOutcome, ContainerPlan, DEFAULT_GRACE_SECONDS, PodInput};
 use super::read::Overrides;
 use super::role::Role;
@@ -10,20 +11,25 @@ pub(super) fn to_i64(seconds: u64) -> i64 {
     i64::try_from(seconds).unwrap_or(i64::MAX)
 }
 
-/// Places each container on the timeline.
+/// Places each container on the timeline. A container another one's own hook waits on
+/// (`calls`) coordinates the shutdown: it is left to that choreography.
 pub(super) fn schedule(
     pod: &PodInput,
     overrides: &[Overrides],
     budgets: Budgets,
+    calls: &[Call],
 ) -> Vec<ContainerPlan> {
     let mut containers: Vec<ContainerPlan> = pod
         .containers
         .iter()
         .zip(overrides)
-        .map(|(input, o)| {
+        .enumerate()
+        .map(|(index, (input, o))| {
             let role = o.role.unwrap_or(Role::App);
             let outcome = if role == Role::Skip {
                 ContainerOutcome::Skipped
+            } else if calls.iter().any(|call| call.target == index) {
+                ContainerOutcome::Coordinates
             } else if input.has_own_pre_stop {
                 ContainerOutcome::OwnHook
             } else {
@@ -37,8 +43,9 @@ pub(super) fn schedule(
         })
         .collect();
 
-    // A tier is present when one of its containers stops in it, injected or with its own
-    // hook; `skip` is a role of its own, so a skipped container counts for no tier.
+    // A tier is present when one of its containers stops in it, injected, with its own
+    // hook or coordinating; `skip` is a role of its own, so a skipped container counts for
+    // no tier.
     let present = |role: Role| containers.iter().any(|c| c.role == role);
     let (has_app, has_proxy) = (present(Role::App), present(Role::Proxy));
     // A pod without an app (a standalone nginx, an envoy gateway, a log shipper

@@ -8,6 +8,8 @@ fn containers<'a>(specs: &'a [(&'a str, &'a str)]) -> Vec<ContainerInput<'a>> {
             name,
             image: Some(image),
             has_own_pre_stop: false,
+            own_call: None,
+            ports: &[],
         })
         .collect()
 }
@@ -491,4 +493,83 @@ fn a_windows_pod_gets_no_exec_hook_on_an_old_cluster() {
     assert_eq!(planned.warnings.len(), 1, "{:?}", planned.warnings);
     assert_eq!(planned.warnings[0].reason, WarningReason::WindowsPod);
     assert!(planned.warnings[0].message.contains("kubelet v1.29.4"));
+}
+
+/// Issue 21: a Knative revision pod. The user container's own hook waits on queue-proxy,
+/// which coordinates the shutdown: nothing is injected, the grace is left as submitted.
+#[test]
+fn a_container_waited_on_coordinates_and_gets_no_hook() {
+    use crate::plan::choreography::{ContainerPort, PortRef, PreStopCall};
+    let drain = PreStopCall::HttpGet {
+        host: String::new(),
+        port: PortRef::Number(8022),
+    };
+    let admin = [ContainerPort {
+        container_port: Some(8022),
+        name: Some("http-queueadm".into()),
+    }];
+    let mut c = containers(&[
+        ("user-container", "ghcr.io/knative/helloworld-go"),
+        (
+            "queue-proxy",
+            "gcr.io/knative-releases/knative.dev/serving/cmd/queue@sha256:65c4",
+        ),
+    ]);
+    c[0].has_own_pre_stop = true;
+    c[0].own_call = Some(&drain);
+    c[1].ports = &admin;
+    let (plan, warnings) = plan_of(&c, &Annotations::new(), &[], Some(300));
+    assert_eq!(plan.containers[0].outcome, ContainerOutcome::OwnHook);
+    assert_eq!(plan.containers[1].outcome, ContainerOutcome::Coordinates);
+    assert_eq!(plan.grace, None);
+    assert_eq!(plan.calls.len(), 1);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .message
+            .contains("waits on \"queue-proxy\"; both are left to that choreography"),
+        "{warnings:?}"
+    );
+    let none = Annotations::new();
+    let pod = PodInput {
+        annotations: &none,
+        containers: &c,
+        native_sidecars: &[],
+        restart_policy: None,
+        submitted_grace: Some(300),
+        windows: false,
+    };
+    assert!(
+        plan.summary(&pod)
+            .contains("queue-proxy=coordinates, waited on by user-container"),
+    );
+
+    // Other containers are still planned, and the grace covers them, never lowered.
+    c.push(ContainerInput {
+        name: "nginx",
+        image: Some("nginx:1.27"),
+        has_own_pre_stop: false,
+        own_call: None,
+        ports: &[],
+    });
+    let (plan, _) = plan_of(&c, &Annotations::new(), &[], Some(5));
+    assert_eq!(sleeps(&plan), [None, None, Some(10)]);
+    assert_eq!(plan.grace, Some(15));
+    let (plan, _) = plan_of(&c, &Annotations::new(), &[], Some(300));
+    assert_eq!(plan.grace, Some(300));
+
+    // A delay annotated on the coordinator is ignored, with a warning; `skip` still wins.
+    let a = annotations(&[("lameduck.dev/queue-proxy.sleep", "20")]);
+    let (plan, warnings) = plan_of(&c, &a, &[], Some(300));
+    assert_eq!(plan.containers[1].outcome, ContainerOutcome::Coordinates);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.reason == WarningReason::InvalidAnnotation
+                && w.message.contains("lameduck.dev/queue-proxy.sleep")),
+        "{warnings:?}"
+    );
+    let a = annotations(&[("lameduck.dev/queue-proxy.role", "skip")]);
+    let (plan, _) = plan_of(&c, &a, &[], Some(300));
+    assert_eq!(plan.containers[1].outcome, ContainerOutcome::Skipped);
 }

@@ -77,6 +77,9 @@ pub(crate) enum Rule {
     Idempotent,
     /// proxy < app < sidecar sleeps when no per-container sleep is annotated.
     TierOrder,
+    /// A container another container's own `preStop` waits on (it coordinates the
+    /// shutdown) gets no injected hook and no delay.
+    CoordinatorLeftAlone,
 }
 
 pub(crate) const RULES: &[Rule] = &[
@@ -97,9 +100,10 @@ pub(crate) const RULES: &[Rule] = &[
     Rule::PostStartKept,
     Rule::Idempotent,
     Rule::TierOrder,
+    Rule::CoordinatorLeftAlone,
 ];
 
-static CHECKED: [AtomicU64; 17] = [const { AtomicU64::new(0) }; 17];
+static CHECKED: [AtomicU64; 18] = [const { AtomicU64::new(0) }; 18];
 
 fn count(rule: Rule) {
     CHECKED[rule as usize].fetch_add(1, Ordering::Relaxed);
@@ -609,6 +613,34 @@ fn check_object(
         })?;
         sleeps.push((name.to_string(), u64::try_from(seconds).unwrap_or_default()));
     }
+    if plausible {
+        let user_hook = |index: usize| {
+            let b = &before_containers[index];
+            let name = b["name"].as_str().unwrap_or_default();
+            pre_stop(b).is_some_and(|hook| {
+                before_status
+                    .pre_stop
+                    .get(name)
+                    .is_none_or(|&injected| *hook != lameduck::inject::hook_value(injected))
+            })
+        };
+        for target in coordinators(&before_containers, user_hook) {
+            let (b, a) = (&before_containers[target], &after_containers[target]);
+            let name = a["name"].as_str().unwrap_or_default();
+            let kept = if user_hook(target) { pre_stop(b) } else { None };
+            ensure(
+                Rule::CoordinatorLeftAlone,
+                !status.pre_stop.contains_key(name) && pre_stop(a) == kept,
+                || {
+                    format!(
+                        "container {name:?} coordinates the shutdown, yet has {:?} (status {status:?})",
+                        pre_stop(a)
+                    )
+                },
+            )?;
+        }
+    }
+
     // With duplicate container names (which the API server refuses anyway) one record
     // entry serves several containers.
     ensure(
@@ -621,6 +653,107 @@ fn check_object(
         check_tier_order(webhook, kind, after_object, &sleeps)?;
     }
     Ok(plausible)
+}
+
+/// The containers that another container's own `preStop` reaches, worked out here
+/// independently of lameduck's planner, for the shapes of hook users write: an `httpGet`
+/// on the pod (no host, or the loopback) to a port another container declares (by
+/// number, or by a name the caller does not declare itself) or to a known coordinator's
+/// port, an `exec` of a known coordinator's client, or a shell calling `localhost:PORT`.
+pub(crate) fn coordinators(
+    containers: &[Value],
+    user_hook: impl Fn(usize) -> bool,
+) -> std::collections::BTreeSet<usize> {
+    let ports = |c: &Value| -> Vec<(Option<i64>, Option<String>)> {
+        c["ports"]
+            .as_array()
+            .map(|ports| {
+                ports
+                    .iter()
+                    .map(|p| {
+                        (
+                            p["containerPort"].as_i64(),
+                            p["name"].as_str().map(String::from),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let named = |c: &Value, names: &[&str]| names.contains(&c["name"].as_str().unwrap_or_default());
+    let image_has = |c: &Value, part: &str| c["image"].as_str().is_some_and(|i| i.contains(part));
+    let knows_port = |c: &Value, port: i64| match port {
+        8022 => named(c, &["queue-proxy"]) || image_has(c, "knative.dev/serving/cmd/queue"),
+        8090 => named(c, &["shutdown-manager"]) || image_has(c, "projectcontour/contour"),
+        19002 => named(c, &["shutdown-manager"]) || image_has(c, "envoyproxy/gateway"),
+        _ => false,
+    };
+    let mut targets = std::collections::BTreeSet::new();
+    for (caller, c) in containers.iter().enumerate() {
+        if !user_hook(caller) {
+            continue;
+        }
+        let Some(hook) = pre_stop(c) else { continue };
+        let others = || (0..containers.len()).filter(move |&i| i != caller);
+        let by_port = |port: i64| {
+            if ports(c).iter().any(|(n, _)| *n == Some(port)) {
+                return None;
+            }
+            others()
+                .find(|&i| ports(&containers[i]).iter().any(|(n, _)| *n == Some(port)))
+                .or_else(|| others().find(|&i| knows_port(&containers[i], port)))
+        };
+        let target = if let Some(get) = hook.get("httpGet") {
+            let local = matches!(
+                get["host"].as_str().unwrap_or_default(),
+                "" | "localhost" | "127.0.0.1"
+            );
+            match (&get["port"], local) {
+                (_, false) => None,
+                (Value::Number(n), true) => n.as_i64().and_then(by_port),
+                (Value::String(name), true) => match name.parse::<i64>() {
+                    Ok(n) => by_port(n),
+                    Err(_) => match ports(c).iter().find(|(_, n)| n.as_ref() == Some(name)) {
+                        Some((number, _)) => number.and_then(by_port),
+                        None => others().find(|&i| {
+                            ports(&containers[i])
+                                .iter()
+                                .any(|(_, n)| n.as_ref() == Some(name))
+                        }),
+                    },
+                },
+                _ => None,
+            }
+        } else {
+            let command: Vec<&str> = hook["exec"]["command"]
+                .as_array()
+                .map(|c| c.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            match command.as_slice() {
+                ["/bin/contour" | "contour", "envoy", "shutdown", ..] => others().find(|&i| {
+                    named(&containers[i], &["shutdown-manager"])
+                        || image_has(&containers[i], "projectcontour/contour")
+                }),
+                ["envoy-gateway", "envoy", "shutdown", ..] => others().find(|&i| {
+                    named(&containers[i], &["shutdown-manager"])
+                        || image_has(&containers[i], "envoyproxy/gateway")
+                }),
+                [.., shell] if shell.contains("localhost:") => shell
+                    .split("localhost:")
+                    .nth(1)
+                    .map(|rest| {
+                        rest.chars()
+                            .take_while(char::is_ascii_digit)
+                            .collect::<String>()
+                    })
+                    .and_then(|digits| digits.parse().ok())
+                    .and_then(by_port),
+                _ => None,
+            }
+        };
+        targets.extend(target);
+    }
+    targets
 }
 
 /// proxy < app < sidecar, using the plan's roles and the object's actual sleeps.

@@ -7,7 +7,8 @@
 //! What it covers: container names and images that hit every role pattern (and some that
 //! hit none), regular and native-sidecar init containers, every shape of `lifecycle` a user
 //! writes (absent, null, empty, null `preStop`, exec, httpGet, sleep, with or without
-//! `postStart`), pod and per-container annotations with valid and invalid values (also for
+//! `postStart`; hooks that call another container of the pod by port number or name, a
+//! known coordinator's port or client), pod and per-container annotations with valid and invalid values (also for
 //! containers the pod does not have), a status record absent, garbage or forged, grace
 //! periods from absent through zero to `i64::MAX`, every restart policy (or none), and
 //! Linux and Windows pods (by `os` or by node selector).
@@ -46,6 +47,16 @@ pub(crate) const FLAVOURS: &[(&str, Option<&str>)] = &[
     ("worker", Some("busybox")),
     ("api", None),
     ("cache", Some("nginx.example.com/team/app:1")),
+    // Coordinators of their pods' shutdown, known by name and image, and their callers.
+    (
+        "queue-proxy",
+        Some("gcr.io/knative-releases/knative.dev/serving/cmd/queue@sha256:abc"),
+    ),
+    (
+        "shutdown-manager",
+        Some("ghcr.io/projectcontour/contour:v1.30.0"),
+    ),
+    ("user-container", Some("ghcr.io/knative/helloworld-go")),
 ];
 
 /// The `preStop` a user wrote.
@@ -56,6 +67,15 @@ pub(crate) enum PreStop {
     Exec(&'static [&'static str]),
     HttpGet,
     Sleep(i64),
+    /// `httpGet` to the port container N of the pod declares (`9000 + N`, named `pN`),
+    /// by number or by name, on the pod's IP or on localhost: N waits on... N coordinates.
+    Call {
+        target: usize,
+        by_name: bool,
+        host: Option<&'static str>,
+    },
+    /// `httpGet` to a known coordinator's undeclared port (Knative's 8022, Contour's 8090).
+    KnownPort(i64),
 }
 
 /// A container's `lifecycle`, as users write it.
@@ -76,7 +96,11 @@ impl Lifecycle {
         matches!(
             self,
             Lifecycle::Hooks {
-                pre_stop: PreStop::Exec(_) | PreStop::HttpGet | PreStop::Sleep(_),
+                pre_stop: PreStop::Exec(_)
+                    | PreStop::HttpGet
+                    | PreStop::Sleep(_)
+                    | PreStop::Call { .. }
+                    | PreStop::KnownPort(_),
                 ..
             }
         )
@@ -91,10 +115,17 @@ pub(crate) fn pre_stop() -> impl Strategy<Value = PreStop> {
             &["/bin/sh", "-c", "sleep 7"][..],
             &["/bin/drain"][..],
             &["drain"][..],
+            // Clients of known coordinators, and a shell that calls a port on localhost.
+            &["/bin/contour", "envoy", "shutdown"][..],
+            &["envoy-gateway", "envoy", "shutdown"][..],
+            &["sh", "-c", "curl -s localhost:9001/drain"][..],
         ])
         .prop_map(PreStop::Exec),
         1 => Just(PreStop::HttpGet),
         1 => (0i64..100).prop_map(PreStop::Sleep),
+        1 => (0usize..6, any::<bool>(), prop::sample::select(vec![None, Some("localhost"), Some("127.0.0.1"), Some("db.example.com")]))
+            .prop_map(|(target, by_name, host)| PreStop::Call { target, by_name, host }),
+        1 => prop::sample::select(vec![8022i64, 8090, 19002]).prop_map(PreStop::KnownPort),
     ]
 }
 
@@ -122,6 +153,25 @@ pub(crate) fn lifecycle(hooks: &Lifecycle) -> Option<Value> {
                 PreStop::Exec(command) => Some(json!({"exec": {"command": command}})),
                 PreStop::HttpGet => Some(json!({"httpGet": {"path": "/drain", "port": 8080}})),
                 PreStop::Sleep(seconds) => Some(json!({"sleep": {"seconds": seconds}})),
+                PreStop::Call {
+                    target,
+                    by_name,
+                    host,
+                } => {
+                    let port = if *by_name {
+                        json!(format!("p{target}"))
+                    } else {
+                        json!(9000 + target)
+                    };
+                    let mut get = json!({"path": "/drain", "port": port});
+                    if let Some(host) = host {
+                        get["host"] = json!(host);
+                    }
+                    Some(json!({ "httpGet": get }))
+                }
+                PreStop::KnownPort(port) => {
+                    Some(json!({"httpGet": {"path": "/wait-for-drain", "port": port}}))
+                }
             };
             if let Some(pre_stop) = pre_stop {
                 lifecycle.insert("preStop".into(), pre_stop);
@@ -384,7 +434,8 @@ pub(crate) fn template(input: &PodSpecInput) -> (Option<Value>, Value) {
         .containers
         .iter()
         .zip(&names)
-        .map(|(c, name)| {
+        .enumerate()
+        .map(|(index, (c, name))| {
             let (_, image) = FLAVOURS[c.flavour];
             let mut object = Map::new();
             object.insert("name".into(), json!(name));
@@ -393,7 +444,12 @@ pub(crate) fn template(input: &PodSpecInput) -> (Option<Value>, Value) {
                 _ => "registry.example.com/plain:1".to_string(),
             };
             object.insert("image".into(), json!(image));
-            object.insert("ports".into(), json!([{"containerPort": 8080}]));
+            // 8080 everywhere (a hook to it is the caller's own port); 9000 + index, named
+            // `p<index>`, for hooks that call another container.
+            object.insert(
+                "ports".into(),
+                json!([{"containerPort": 8080}, {"containerPort": 9000 + index, "name": format!("p{index}")}]),
+            );
             if let Some(lifecycle) = lifecycle(&c.hooks) {
                 object.insert("lifecycle".into(), lifecycle);
             }

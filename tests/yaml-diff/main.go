@@ -3,6 +3,8 @@
 //
 // Input on stdin: a JSON array of YAML documents (strings). Output on stdout: a JSON
 // array with, for each document, {"json": <value>} or {"error": "<message>"}.
+//
+// `yaml-diff generate -seed N -count M` writes generated documents instead (generate.go).
 package main
 
 import (
@@ -19,6 +21,10 @@ type result struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "generate" {
+		generate(os.Args[2:])
+		return
+	}
 	var documents []string
 	if err := json.NewDecoder(os.Stdin).Decode(&documents); err != nil {
 		fmt.Fprintln(os.Stderr, "yaml-diff: reading the corpus:", err)

@@ -125,7 +125,35 @@ impl TemplateReport {
         ];
         write_table(out, header, &rows);
         let _ = writeln!(out, "  grace period {grace}: then SIGKILL");
+        self.write_coordinators(out);
         self.write_warnings(out);
+    }
+
+    /// Why a coordinator has no hook: "queue-proxy: no hook: waited on by
+    /// user-container's preStop (coordinates the shutdown)".
+    fn write_coordinators(&self, out: &mut String) {
+        for container in &self.containers {
+            if container.waited_on_by.is_empty() {
+                continue;
+            }
+            let hook = match container.pre_stop {
+                PreStop::Own => "own hook kept, no delay",
+                _ => "no hook",
+            };
+            let callers: Vec<String> = (container.waited_on_by.iter())
+                .map(|name| format!("{name}'s preStop"))
+                .collect();
+            let what = match container.coordinator {
+                Some(product) => format!("{product}: coordinates the shutdown"),
+                None => "coordinates the shutdown".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  {}: {hook}: waited on by {} ({what})",
+                container.name,
+                callers.join(" and ")
+            );
+        }
     }
 
     fn write_warnings(&self, out: &mut String) {

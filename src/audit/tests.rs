@@ -57,6 +57,7 @@ fn mutated(mut pod: Value, defaults: &NamespaceInfo) -> Value {
         namespace: Some(&defaults.defaults),
         auto_action: HookAction::Sleep,
         auto_reason: "",
+        wait_unavailable: None,
     };
     let injection = inject::inject(WorkloadKind::Pod, &template, &env, &Settings::default());
     json_patch::patch(&mut pod, &injection.patch).unwrap();

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::annotations::Annotations;
 use super::role::{Role, RolePatterns};
+use super::wait::{ProbeTarget, WaitPlan, WaitSettings};
 use super::warning::Warning;
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
@@ -21,6 +22,9 @@ pub enum HookAction {
     Sleep,
     /// `lifecycle.preStop.exec.command: ["sleep", "N"]`: works on any kubelet with `sleep`.
     Exec,
+    /// `lifecycle.preStop.httpGet` to lameduck's waiter, a native sidecar that answers
+    /// once the pod is quiet (between `min` and `max`), plus the container's tier offset.
+    Wait,
 }
 
 impl HookAction {
@@ -28,6 +32,7 @@ impl HookAction {
         match self {
             HookAction::Sleep => "sleep",
             HookAction::Exec => "exec",
+            HookAction::Wait => "wait",
         }
     }
 }
@@ -48,7 +53,8 @@ impl FromStr for ActionSetting {
             "auto" => Ok(ActionSetting::Auto),
             "sleep" => Ok(ActionSetting::Fixed(HookAction::Sleep)),
             "exec" => Ok(ActionSetting::Fixed(HookAction::Exec)),
-            other => Err(format!("{other:?} is not one of auto, sleep, exec")),
+            "wait" => Ok(ActionSetting::Fixed(HookAction::Wait)),
+            other => Err(format!("{other:?} is not one of auto, sleep, exec, wait")),
         }
     }
 }
@@ -76,6 +82,8 @@ pub struct Settings {
     pub warn_grace_above: u64,
     pub action: ActionSetting,
     pub patterns: RolePatterns,
+    /// Bounds and the waiter container for the `wait` action.
+    pub wait: WaitSettings,
 }
 
 impl Default for Settings {
@@ -88,6 +96,7 @@ impl Default for Settings {
             warn_grace_above: 600,
             action: ActionSetting::Auto,
             patterns: RolePatterns::default(),
+            wait: WaitSettings::default(),
         }
     }
 }
@@ -99,6 +108,9 @@ pub struct Environment<'a> {
     pub auto_action: HookAction,
     /// Why `auto` means `auto_action`, for the warning an `exec` choice earns.
     pub auto_reason: &'a str,
+    /// Why the cluster cannot run the `wait` action (native sidecars need an API server
+    /// and kubelets of 1.29+); `None` when it can.
+    pub wait_unavailable: Option<&'a str>,
 }
 
 impl Default for Environment<'_> {
@@ -107,6 +119,7 @@ impl Default for Environment<'_> {
             namespace: None,
             auto_action: HookAction::Sleep,
             auto_reason: "",
+            wait_unavailable: None,
         }
     }
 }
@@ -133,6 +146,22 @@ pub struct PodInput<'a> {
     /// `spec.os.name: windows` or node selector `kubernetes.io/os: windows`: no `sleep`
     /// binary to exec.
     pub windows: bool,
+    /// What the `wait` action needs to know of the pod's network.
+    pub network: PodNetwork<'a>,
+}
+
+/// The pod's network as the waiter sees it: what it must not listen on, which probes
+/// keep coming during termination, and whether it has a network namespace of its own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PodNetwork<'a> {
+    /// `hostNetwork: true`: the node's sockets, shared with every other such pod.
+    pub host_network: bool,
+    /// Ports any container (init containers included) declares or probes.
+    pub ports: &'a [u16],
+    /// The network probes of the regular containers and native sidecars.
+    pub probes: &'a [ProbeTarget],
+    /// A container named like the waiter that lameduck did not inject.
+    pub waiter_name_taken: bool,
 }
 
 /// The per-pod budgets, after annotations and caps.
@@ -179,6 +208,8 @@ pub struct Plan {
     /// The grace period the pod must have: never below the submitted one. `None` when
     /// nothing is injected, so the grace period is left as the user wrote it.
     pub grace: Option<i64>,
+    /// With the `wait` action: the waiter's bounds, port and probes.
+    pub wait: Option<WaitPlan>,
 }
 
 impl Plan {
@@ -201,7 +232,11 @@ impl Plan {
         }
         match self.grace {
             Some(grace) => {
-                let _ = write!(text, "action {}; grace {grace}s", self.action.as_str());
+                let _ = write!(text, "action {}", self.action.as_str());
+                if let Some(wait) = &self.wait {
+                    let _ = write!(text, " {}-{}s", wait.min, wait.max);
+                }
+                let _ = write!(text, "; grace {grace}s");
             }
             None => text.push_str("nothing injected"),
         }

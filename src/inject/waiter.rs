@@ -79,8 +79,13 @@ pub(super) fn write(
             }
         }
         (Some(index), None) => {
-            let index = index.to_string();
-            ops.push(remove(pointer(base, &["spec", "initContainers", &index])));
+            // The waiter alone: the list goes too (absent and empty mean the same).
+            if view.init_containers().len() == 1 {
+                ops.push(remove(pointer(base, &["spec", "initContainers"])));
+            } else {
+                let index = index.to_string();
+                ops.push(remove(pointer(base, &["spec", "initContainers", &index])));
+            }
         }
         (None, Some(plan)) => {
             // `add` on an absent, null or empty list sets it whole.

@@ -129,7 +129,7 @@ pub fn write(kind: WorkloadKind, view: &TemplateView, planned: Planned) -> Injec
     // The waiter: only when some container calls it.
     let wanted_waiter = match &planned.decision {
         Decision::Plan(plan) if hooks.iter().flatten().any(|h| h.action == HookAction::Wait) => {
-            plan.wait.as_ref()
+            plan.wait.as_deref()
         }
         _ => None,
     };

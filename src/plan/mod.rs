@@ -87,7 +87,7 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
                 let mut probes = pod.network.probes.to_vec();
                 probes.sort_unstable();
                 probes.dedup();
-                wait_plan = Some(wait::WaitPlan {
+                wait_plan = Some(Box::new(wait::WaitPlan {
                     min,
                     max,
                     window_ms: settings.wait.window_ms,
@@ -95,7 +95,7 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
                     port,
                     probes,
                     container: settings.wait.container.clone(),
-                });
+                }));
             }
             Err(reason) => {
                 action = env.auto_action;

@@ -208,8 +208,9 @@ pub struct Plan {
     /// The grace period the pod must have: never below the submitted one. `None` when
     /// nothing is injected, so the grace period is left as the user wrote it.
     pub grace: Option<i64>,
-    /// With the `wait` action: the waiter's bounds, port and probes.
-    pub wait: Option<WaitPlan>,
+    /// With the `wait` action: the waiter's bounds, port and probes (boxed: most plans
+    /// have none, and it is the largest part of a plan).
+    pub wait: Option<Box<WaitPlan>>,
 }
 
 impl Plan {

@@ -5,9 +5,11 @@ every --poll), and watching while N inbound connections are open to a listener.
 
     scripts/waiter-cost.py [--binary target/release/lameduck] [--connections 1000] [--seconds 10]
 
-Runs on this machine's own network namespace: the listener binds a non-loopback address
-of this machine (loopback is not inbound traffic to the waiter), and the connections come
-from the same machine. Everything stays on this host; the run stops by itself.
+The waiter reads the socket table of its network namespace, so measure it in one of its
+own, as in a pod (the host's table holds every other process's sockets): as root,
+`--netns` re-runs this script under `unshare -n` with loopback up and the address
+10.200.0.1 added to it (the waiter ignores loopback peers, 127/8 and ::1, but not
+another address: the listener binds that one). Everything stays on this host; the run stops by itself.
 Prints one line per phase: RSS (MiB, from /proc/PID/status) and CPU (milliseconds of
 CPU per second of wall time, from /proc/PID/stat; 10 ms/s = 1 % of one core).
 """
@@ -79,8 +81,20 @@ def main() -> int:
     parser.add_argument("--binary", default="target/release/lameduck")
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--poll", default="100ms")
+    parser.add_argument("--poll", default="250ms")
+    parser.add_argument("--address", help="non-loopback address to listen on (default: this host's)")
+    parser.add_argument("--netns", action="store_true", help="run in a new network namespace (root)")
     args = parser.parse_args()
+
+    if args.netns:
+        rest = [a for a in sys.argv[1:] if a != "--netns"]
+        setup = (
+            "ip link set lo up && ip addr add 10.200.0.1/32 dev lo && exec \"$@\""
+        )
+        return subprocess.call(
+            ["unshare", "-n", "sh", "-c", setup, "sh", sys.executable, __file__,
+             "--address", "10.200.0.1", *rest]
+        )
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = 2 * args.connections + 256
@@ -106,17 +120,18 @@ def main() -> int:
         measure(waiter.pid, "idle (no hook yet)", args.seconds)
 
         # A hook calls: the waiter starts reading the socket table.
-        hook = threading.Thread(
-            target=lambda: urllib.request.urlopen(
-                f"http://127.0.0.1:{port}/release?after=0", timeout=3600
-            ).read(),
-            daemon=True,
-        )
+        def call_hook() -> None:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/release?after=0", timeout=3600).read()
+            except OSError:
+                pass  # the waiter is killed at the end, with this hook still waiting
+
+        hook = threading.Thread(target=call_hook, daemon=True)
         hook.start()
         time.sleep(0.5)
         measure(waiter.pid, "watching, no connections", args.seconds)
 
-        address = local_address()
+        address = args.address or local_address()
         listener = socket.socket()
         listener.bind((address, 0))
         listener.listen(4096)

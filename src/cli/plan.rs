@@ -70,7 +70,7 @@ pub struct WaitArgs {
     pub wait_window: u64,
 
     /// `wait`: how often the waiter reads the socket table once a hook has called.
-    #[arg(long, env = "LAMEDUCK_WAIT_POLL", default_value = "100ms", value_parser = parse_window)]
+    #[arg(long, env = "LAMEDUCK_WAIT_POLL", default_value = "250ms", value_parser = parse_window)]
     pub wait_poll: u64,
 
     /// The waiter's image (lameduck's own). Without it, `wait` falls back to the fixed

@@ -32,7 +32,7 @@ pub struct WaiterArgs {
     pub window: Duration,
 
     /// How often to read the socket table once a hook has called.
-    #[arg(long, default_value = "100ms", value_parser = millis)]
+    #[arg(long, default_value = "250ms", value_parser = millis)]
     pub poll: Duration,
 
     /// A probe the kubelet keeps sending, `PORT/PERIOD` (e.g. `8080/10s`): its new
@@ -125,7 +125,7 @@ mod tests {
             "--min=2s",
             "--max=30s",
             "--window=1500ms",
-            "--poll=100ms",
+            "--poll=250ms",
             "--probe=8080/10s",
             "--probe=8081/1s",
         ])

@@ -46,7 +46,7 @@ impl Default for WaitSettings {
             min: 2,
             max: 30,
             window_ms: 1_500,
-            poll_ms: 100,
+            poll_ms: 250,
             port: 9471,
             container: WaiterContainer::default(),
         }
@@ -143,7 +143,7 @@ mod tests {
             min: 2,
             max: 30,
             window_ms: 1500,
-            poll_ms: 100,
+            poll_ms: 250,
             port: 9471,
             probes: vec![],
             container: WaiterContainer::default(),
@@ -159,7 +159,7 @@ mod tests {
             min: 2,
             max: 30,
             window_ms: 1500,
-            poll_ms: 100,
+            poll_ms: 250,
             port: 9471,
             probes: vec![ProbeTarget {
                 port: 8080,
@@ -175,7 +175,7 @@ mod tests {
                 "--min=2s",
                 "--max=30s",
                 "--window=1500ms",
-                "--poll=100ms",
+                "--poll=250ms",
                 "--probe=8080/10s"
             ]
         );

@@ -5,7 +5,7 @@
 //! object and diffing it: a review then costs little more than parsing it.
 
 use json_patch::jsonptr::PointerBuf;
-use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
+use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation, ReplaceOperation};
 use serde_json::{Map, Value, json};
 
 use crate::plan::annotations::{self, Annotations};
@@ -14,6 +14,7 @@ use crate::plan::{self, Decision, Environment, HookAction, Planned, Settings};
 use crate::workload::{Container, PodTemplate, WorkloadKind};
 
 mod view;
+pub mod waiter;
 pub use view::TemplateView;
 
 /// What a pass decided for one pod template.
@@ -32,6 +33,14 @@ pub fn hook_value(hook: InjectedHook) -> Value {
     match hook.action {
         HookAction::Sleep => json!({"sleep": {"seconds": hook.seconds}}),
         HookAction::Exec => json!({"exec": {"command": ["sleep", hook.seconds.to_string()]}}),
+        // `scheme` is written out because the API server defaults it: a pod made from a
+        // mutated template then still carries exactly this hook, so it stays lameduck's.
+        // No `host`: the kubelet calls the pod's IP, where the waiter listens.
+        HookAction::Wait => json!({"httpGet": {
+            "path": waiter::release_path(hook),
+            "port": hook.port.unwrap_or(0),
+            "scheme": "HTTP",
+        }}),
     }
 }
 
@@ -70,9 +79,14 @@ pub fn write(kind: WorkloadKind, view: &TemplateView, planned: Planned) -> Injec
                         // keyed in the status record.
                         c.injected()
                             .filter(|&(sleep, _)| sleep > 0 && !container.name.is_empty())
-                            .map(|(sleep, _)| InjectedHook {
-                                action: plan.action,
-                                seconds: sleep,
+                            .map(|(sleep, _)| match &plan.wait {
+                                Some(wait) => InjectedHook {
+                                    action: HookAction::Wait,
+                                    seconds: sleep,
+                                    port: Some(wait.port),
+                                    after: wait.offset(sleep),
+                                },
+                                None => InjectedHook::delay(plan.action, sleep),
                             })
                     })
                     .collect(),
@@ -111,6 +125,18 @@ pub fn write(kind: WorkloadKind, view: &TemplateView, planned: Planned) -> Injec
         record.grace_found = submitted_grace;
         record.grace_set = grace;
     }
+
+    // The waiter: only when some container calls it.
+    let wanted_waiter = match &planned.decision {
+        Decision::Plan(plan) if hooks.iter().flatten().any(|h| h.action == HookAction::Wait) => {
+            plan.wait.as_deref()
+        }
+        _ => None,
+    };
+    if wanted_waiter.is_some() {
+        record.waiter = Some(plan::wait::WAITER_NAME.to_string());
+    }
+    waiter::write(&mut ops, base, view, wanted_waiter);
 
     let wanted_status = (record != Status::default()).then(|| record.to_annotation());
     write_status(
@@ -227,6 +253,10 @@ fn add(path: PointerBuf, value: Value) -> PatchOperation {
 
 fn remove(path: PointerBuf) -> PatchOperation {
     PatchOperation::Remove(RemoveOperation { path })
+}
+
+fn replace(path: PointerBuf, value: Value) -> PatchOperation {
+    PatchOperation::Replace(ReplaceOperation { path, value })
 }
 
 #[cfg(test)]

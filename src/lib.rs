@@ -11,6 +11,7 @@ pub mod manifests;
 pub mod metrics;
 pub mod plan;
 pub mod server;
+pub mod waiter;
 pub mod webhook;
 pub mod workload;
 

@@ -181,6 +181,7 @@ impl Webhook {
             namespace: namespace.as_ref().map(|ns| &ns.defaults),
             auto_action: choice.action,
             auto_reason: &choice.reason,
+            wait_unavailable: choice.wait_unavailable.as_deref(),
         };
         let injection = inject::inject(kind, template, &env, &self.settings);
         let warnings: Vec<String> = (injection.planned.warnings.iter())

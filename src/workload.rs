@@ -158,9 +158,17 @@ pub struct PodSpec {
     pub os: Option<PodOs>,
     #[serde(default)]
     pub node_selector: Option<NodeSelector>,
+    /// Read leniently (any JSON): only `true` matters, and the API server validates it.
+    #[serde(default)]
+    pub host_network: Option<Value>,
 }
 
 impl PodSpec {
+    /// `spec.os.name: windows` or node selector `kubernetes.io/os: windows`.
+    pub fn host_network(&self) -> bool {
+        self.host_network.as_ref().and_then(Value::as_bool) == Some(true)
+    }
+
     /// `spec.os.name: windows` or node selector `kubernetes.io/os: windows`.
     pub fn is_windows(&self) -> bool {
         let os_name = self.os.as_ref().and_then(|os| os.name.as_deref());
@@ -202,6 +210,20 @@ pub struct Container {
     /// `Always` on an init container makes it a native sidecar.
     #[serde(default)]
     pub restart_policy: Option<String>,
+    /// Probes, for the `wait` action's waiter (probes are not traffic; their ports are
+    /// ports to avoid). Kept as JSON and read leniently: a field lameduck only consults
+    /// must not turn a review it used to answer into an error.
+    /// For telling whether the waiter lameduck injected is still the one it would write.
+    #[serde(default)]
+    pub args: Option<Value>,
+    #[serde(default)]
+    pub image_pull_policy: Option<Value>,
+    #[serde(default)]
+    pub readiness_probe: Option<Value>,
+    #[serde(default)]
+    pub liveness_probe: Option<Value>,
+    #[serde(default)]
+    pub startup_probe: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -269,6 +291,70 @@ impl Container {
     pub fn is_native_sidecar(&self) -> bool {
         self.restart_policy.as_deref() == Some("Always")
     }
+
+    /// `(name, containerPort)` of each declared port.
+    pub fn declared_ports(&self) -> impl Iterator<Item = (Option<&str>, u16)> {
+        self.ports.iter().filter_map(|port| {
+            let number = u16::try_from(port.container_port?).ok()?;
+            Some((port.name.as_deref(), number))
+        })
+    }
+
+    /// The network probes the kubelet keeps sending while the pod terminates (readiness
+    /// and liveness; a startup probe stops once the container has started), as
+    /// `(port, periodSeconds)`.
+    pub fn termination_probes(&self) -> Vec<(u16, u64)> {
+        self.network_probes(&[&self.readiness_probe, &self.liveness_probe])
+    }
+
+    /// Every port a probe of this container targets: ports the pod listens on.
+    pub fn probed_ports(&self) -> Vec<u16> {
+        self.network_probes(&[
+            &self.readiness_probe,
+            &self.liveness_probe,
+            &self.startup_probe,
+        ])
+        .into_iter()
+        .map(|(port, _)| port)
+        .collect()
+    }
+
+    /// `httpGet`, `tcpSocket` and `grpc` probes as `(port, periodSeconds)`, named ports
+    /// resolved against this container's ports. Exec probes open no socket.
+    fn network_probes(&self, probes: &[&Option<Value>]) -> Vec<(u16, u64)> {
+        probes
+            .iter()
+            .copied()
+            .flatten()
+            .filter_map(|probe| {
+                let target = ["httpGet", "tcpSocket", "grpc"]
+                    .iter()
+                    .find_map(|kind| probe.get(*kind))?;
+                let port = match target.get("port")? {
+                    Value::String(name) => self
+                        .declared_ports()
+                        .find(|(n, _)| *n == Some(name.as_str()))
+                        .map(|(_, number)| number)
+                        .or_else(|| name.parse().ok())?,
+                    other => as_port(other)?,
+                };
+                // Kubernetes' default period is 10 s; a period below 1 s does not exist.
+                let period = probe
+                    .get("periodSeconds")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(10)
+                    .max(1);
+                Some((port, period))
+            })
+            .collect()
+    }
+}
+
+fn as_port(value: &Value) -> Option<u16> {
+    value
+        .as_u64()
+        .and_then(|n| u16::try_from(n).ok())
+        .filter(|&n| n > 0)
 }
 
 fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(

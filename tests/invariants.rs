@@ -34,16 +34,42 @@ fn run(kind: WorkloadKind, object: &Value) -> (Value, Injection) {
         .read_template(object)
         .expect("generated objects parse")
         .expect("generated objects have a template");
-    let injection = inject(
-        kind,
-        &template,
-        &Environment::default(),
-        &Settings::default(),
-    );
+    let settings = Settings {
+        wait: support_wait_settings(),
+        ..Settings::default()
+    };
+    let injection = inject(kind, &template, &Environment::default(), &settings);
     let mut patched = object.clone();
     json_patch::patch(&mut patched, &injection.patch.0)
         .expect("the patch applies to the submitted object");
     (patched, injection)
+}
+
+/// `wait` with a waiter image, so pods annotated with it get one.
+fn support_wait_settings() -> lameduck::plan::wait::WaitSettings {
+    let mut wait = lameduck::plan::wait::WaitSettings::default();
+    wait.container.image = Some("localhost/lameduck:test".into());
+    wait
+}
+
+/// The worst-case seconds of an injected hook: a delay's own, or for `wait` the record's
+/// (max plus the tier offset).
+fn hook_seconds(
+    hook: &Value,
+    record: Option<&lameduck::plan::status::InjectedHook>,
+) -> Option<i64> {
+    hook["sleep"]["seconds"]
+        .as_i64()
+        .or_else(|| {
+            hook["exec"]["command"][1]
+                .as_str()
+                .and_then(|n| n.parse().ok())
+        })
+        .or_else(|| {
+            hook.get("httpGet")
+                .and(record)
+                .and_then(|r| i64::try_from(r.seconds).ok())
+        })
 }
 
 /// Names of the containers whose hook the status record claims.
@@ -82,14 +108,17 @@ proptest! {
             }
         }
         let ours = recorded(after);
+        let status = after["metadata"]["annotations"]["lameduck.dev/status"]
+            .as_str()
+            .and_then(Status::parse)
+            .unwrap_or_default();
         for container in after["spec"]["containers"].as_array().unwrap() {
-            if !ours.contains(container["name"].as_str().unwrap()) {
+            let name = container["name"].as_str().unwrap();
+            if !ours.contains(name) {
                 continue;
             }
             let hook = &container["lifecycle"]["preStop"];
-            let seconds = hook["sleep"]["seconds"]
-                .as_i64()
-                .or_else(|| hook["exec"]["command"][1].as_str().and_then(|n| n.parse().ok()))
+            let seconds = hook_seconds(hook, status.pre_stop.get(name))
                 .expect("an injected hook carries its seconds");
             prop_assert!(seconds >= 0 && seconds < grace.unwrap());
         }
@@ -120,7 +149,24 @@ proptest! {
                 prop_assert!(!ours.contains(b["name"].as_str().unwrap()));
             }
         }
-        prop_assert_eq!(&before["spec"]["initContainers"], &after["spec"]["initContainers"]);
+        // The user's init containers are untouched; only a waiter lameduck injected (the
+        // record names it) may be added after them.
+        let users = |t: &Value| -> Vec<Value> {
+            let waiter = t["metadata"]["annotations"]["lameduck.dev/status"]
+                .as_str()
+                .and_then(Status::parse)
+                .and_then(|s| s.waiter);
+            t["spec"]["initContainers"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .filter(|c| waiter.is_none() || c["name"].as_str() != waiter.as_deref())
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        prop_assert_eq!(users(before), users(after));
     }
 
     /// Invariant 4, choreographed shutdowns (issue 21): a container another container's

@@ -81,6 +81,32 @@ fn assert_exit(output: &Output, code: i32) {
 
 const MULTI: &str = "tests/golden/multi.yaml";
 const THREE_TIER: &str = "tests/golden/three-tier.yaml";
+const WAIT: &str = "tests/golden/wait.yaml";
+const WAITER_IMAGE: &str = "--waiter-image=localhost/lameduck:e2e";
+
+/// The `wait` action: hooks that call the waiter, the waiter itself, and the timeline.
+#[test]
+fn a_waiting_deployment_is_mutated_and_explained_as_the_golden_says() {
+    let output = run(
+        &[
+            "mutate",
+            WAITER_IMAGE,
+            "--waiter-image-pull-policy=Never",
+            "-f",
+            WAIT,
+        ],
+        None,
+    );
+    assert_exit(&output, 0);
+    assert_eq!(text(&output.stderr), "");
+    golden("wait.mutated.yaml", &text(&output.stdout));
+    let explained = run(&["explain", WAITER_IMAGE, "-f", WAIT], None);
+    assert_exit(&explained, 0);
+    golden("wait.explain.txt", &text(&explained.stdout));
+    // Without a waiter image: the fixed sleep, and a warning that says why.
+    let fallback = run(&["explain", "-f", WAIT], None);
+    assert!(text(&fallback.stdout).contains("has no --waiter-image"));
+}
 
 #[test]
 fn multi_document_manifest_is_mutated_as_the_golden_says() {
@@ -112,10 +138,14 @@ fn mutating_twice_gives_the_same_bytes() {
         "three-tier.yaml",
         "resource-list.yaml",
         "list.json",
+        "wait.yaml",
     ] {
-        let once = run(&["mutate"], Some(read_golden(name).as_bytes()));
+        let once = run(
+            &["mutate", WAITER_IMAGE],
+            Some(read_golden(name).as_bytes()),
+        );
         assert_exit(&once, 0);
-        let twice = run(&["mutate"], Some(&once.stdout));
+        let twice = run(&["mutate", WAITER_IMAGE], Some(&once.stdout));
         assert_exit(&twice, 0);
         assert_eq!(text(&twice.stdout), text(&once.stdout), "{name}");
     }

@@ -30,6 +30,8 @@ fn webhook(action: ActionSetting) -> Webhook {
     Webhook::new(
         Settings {
             action,
+            // So that `wait` (by annotation) injects its waiter instead of falling back.
+            wait: support::wait_settings(),
             ..Settings::default()
         },
         Mode::Cluster,

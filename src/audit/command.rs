@@ -9,7 +9,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use super::{NamespaceScope, Options, Report, Targets};
 use crate::cluster::inventory::{self, InventoryError, Scope};
 use crate::cluster::versions;
-use crate::plan::{ActionSetting, Settings};
+use crate::plan::{ActionSetting, HookAction, Settings};
 use crate::webhook::Mode;
 
 /// What `lameduck audit` reads and how the audited server is configured.
@@ -127,13 +127,18 @@ impl AuditRequest {
             .filter(|name| !name.is_empty())
             .collect::<BTreeSet<_>>();
         options.targets = *targets;
-        // `auto` must mean what it means to the server, or every pod would look stale.
-        if options.settings.action == ActionSetting::Auto {
+        // `auto` must mean what it means to the server, or every pod would look stale;
+        // so must whether `wait` can run.
+        if matches!(
+            options.settings.action,
+            ActionSetting::Auto | ActionSetting::Fixed(HookAction::Wait)
+        ) {
             let choice = versions::read_choice(client, 100)
                 .await
                 .map_err(AuditError::Versions)?;
             options.auto_action = choice.action;
             options.auto_reason = choice.reason;
+            options.wait_unavailable = choice.wait_unavailable;
         }
 
         let scope = match namespace {

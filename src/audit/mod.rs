@@ -122,6 +122,8 @@ pub struct Options {
     /// What `--action auto` means on this cluster today, and why.
     pub auto_action: HookAction,
     pub auto_reason: String,
+    /// Why the cluster cannot run `wait` (the webhook then falls back to the fixed sleep).
+    pub wait_unavailable: Option<String>,
 }
 
 impl Options {
@@ -133,6 +135,7 @@ impl Options {
             targets: Targets::Pods,
             auto_action: HookAction::Sleep,
             auto_reason: String::new(),
+            wait_unavailable: None,
         }
     }
 }
@@ -486,6 +489,7 @@ fn judge(group: &Group, inventory: &Inventory, options: &Options) -> Item {
         namespace: namespace.map(|ns| &ns.defaults),
         auto_action: options.auto_action,
         auto_reason: &options.auto_reason,
+        wait_unavailable: options.wait_unavailable.as_deref(),
     };
     // The first reason found for an opted-out or skipped pod, to say why.
     let mut skip_reason = None;

@@ -57,6 +57,7 @@ fn mutated(mut pod: Value, defaults: &NamespaceInfo) -> Value {
         namespace: Some(&defaults.defaults),
         auto_action: HookAction::Sleep,
         auto_reason: "",
+        wait_unavailable: None,
     };
     let injection = inject::inject(WorkloadKind::Pod, &template, &env, &Settings::default());
     json_patch::patch(&mut pod, &injection.patch).unwrap();
@@ -596,4 +597,47 @@ fn choreographed_pods_are_protected_by_their_own_design() {
          (user-container's preStop waits on queue-proxy), left as they are"
     );
     assert!(!report.has_findings());
+}
+
+#[test]
+fn pods_that_carry_the_waiter_are_protected_and_stale_when_wait_cannot_run() {
+    let mut settings = Settings::default();
+    settings.wait.container.image = Some("localhost/lameduck:e2e".into());
+    let waiting = pod(
+        "shop",
+        "web-1-a",
+        Some(owner("ReplicaSet", "web-1")),
+        json!({"lameduck.dev/action": "wait"}),
+    );
+    let template = WorkloadKind::Pod
+        .read_template(&waiting)
+        .unwrap()
+        .unwrap_or_default();
+    let injection = inject::inject(
+        WorkloadKind::Pod,
+        &template,
+        &Environment::default(),
+        &settings,
+    );
+    let mut admitted = waiting.clone();
+    json_patch::patch(&mut admitted, &injection.patch).unwrap();
+    assert_eq!(
+        admitted["spec"]["initContainers"][0]["name"],
+        "lameduck-waiter"
+    );
+    // What the API server adds to the waiter when it stores the pod changes nothing.
+    admitted["spec"]["initContainers"][0]["ports"] = json!([]);
+    let cluster = deployment_with_pods(vec![admitted]);
+    let options = Options::new(settings.clone(), Mode::Cluster);
+    assert_eq!(
+        find(&cluster.audit_with(&options), "Deployment", "web").state,
+        State::Protected
+    );
+    // On a cluster without native sidecars the webhook would write the fixed sleep.
+    let mut old = Options::new(settings, Mode::Cluster);
+    old.wait_unavailable = Some("kubelet v1.28.9 on node b runs no native sidecars".into());
+    assert_eq!(
+        find(&cluster.audit_with(&old), "Deployment", "web").state,
+        State::Stale
+    );
 }

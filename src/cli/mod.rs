@@ -6,6 +6,7 @@ mod certs;
 mod offline;
 mod plan;
 mod serve;
+mod waiter;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -18,6 +19,7 @@ pub use certs::CertsArgs;
 pub use offline::{ExplainArgs, ExplainFormat, InputArgs, MutateArgs};
 pub use plan::{PlanArgs, SettingsError};
 pub use serve::{KubeMode, LogArgs, LogFormat, ServeArgs, ServeError};
+pub use waiter::WaiterArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +45,9 @@ enum Command {
     /// Report which running workloads carry the current plan (protected, stale,
     /// unprotected, opted-out, not-applicable), and the command that fixes each.
     Audit(AuditArgs),
+    /// The `wait` action's native sidecar (injected by the webhook): answers each
+    /// container's preStop once the pod is quiet, between --min and --max.
+    Waiter(WaiterArgs),
 }
 
 /// Why a command failed. Each variant's message is the command's own; causes are in
@@ -69,6 +74,7 @@ impl Cli {
             Command::Explain(args) => args.run(),
             Command::Certs(args) => args.run(),
             Command::Audit(args) => args.run(),
+            Command::Waiter(args) => args.run(),
         }
     }
 }

@@ -26,6 +26,8 @@ pub enum ServeError {
     Runtime(#[source] std::io::Error),
     #[error("listening for SIGTERM and SIGINT")]
     Signals(#[source] std::io::Error),
+    #[error("waiter: listening or serving")]
+    Bind(#[source] std::io::Error),
     #[error(transparent)]
     Server(#[from] ServerError),
 }
@@ -48,7 +50,7 @@ pub struct LogArgs {
 }
 
 impl LogArgs {
-    fn init(&self) -> Result<(), ServeError> {
+    pub(super) fn init(&self) -> Result<(), ServeError> {
         let filter = tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|error| ServeError::LogFilter(self.log_level.clone(), error))?;
         let builder = tracing_subscriber::fmt()
@@ -191,13 +193,13 @@ impl ServeArgs {
 }
 
 /// SIGTERM and SIGINT, either of them.
-struct Signals {
+pub(super) struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn register() -> std::io::Result<Self> {
+    pub(super) fn register() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
@@ -210,5 +212,10 @@ impl Signals {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}
         }
+    }
+
+    /// The first signal, as a future that owns the handlers.
+    pub(super) async fn first(mut self) {
+        self.next().await;
     }
 }

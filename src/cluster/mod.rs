@@ -40,6 +40,8 @@ pub struct NamespaceInfo {
 pub struct ActionChoice {
     pub action: HookAction,
     pub reason: String,
+    /// Why the `wait` action cannot run here (no native sidecars); `None` when it can.
+    pub wait_unavailable: Option<String>,
 }
 
 impl ActionChoice {
@@ -47,6 +49,7 @@ impl ActionChoice {
         ActionChoice {
             action: HookAction::Sleep,
             reason: "no cluster: native sleep assumed (Kubernetes 1.30+)".into(),
+            wait_unavailable: None,
         }
     }
 }

@@ -26,6 +26,15 @@ pub const NATIVE_SLEEP_SINCE: KubeVersion = KubeVersion {
     patch: 0,
 };
 
+/// The first version whose API server and kubelet run native sidecars (init containers
+/// with `restartPolicy: Always`, beta and on by default in 1.29), which the `wait`
+/// action's waiter is: started before the main containers, stopped after them.
+pub const NATIVE_SIDECARS_SINCE: KubeVersion = KubeVersion {
+    major: 1,
+    minor: 29,
+    patch: 0,
+};
+
 /// A Kubernetes version as the API server and kubelets report it. Vendor suffixes
 /// (`-eks-abc`, `+k3s1`, `-gke.100`) are ignored: they never change feature gates' defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -143,11 +152,39 @@ impl KubeletSurvey {
     }
 }
 
-/// The decision, a pure function of what the cluster reported.
+/// The decision, a pure function of what the cluster reported: what `auto` means, and
+/// whether `wait` can run.
 pub fn choose(server: KubeVersion, kubelets: &KubeletSurvey) -> ActionChoice {
+    let mut choice = choose_delay(server, kubelets);
+    choice.wait_unavailable = wait_blocker(server, kubelets);
+    choice
+}
+
+/// Why the cluster cannot run the waiter (a native sidecar); `None` when it can.
+fn wait_blocker(server: KubeVersion, kubelets: &KubeletSurvey) -> Option<String> {
+    if server < NATIVE_SIDECARS_SINCE {
+        return Some(format!(
+            "API server {server} is older than {NATIVE_SIDECARS_SINCE} and has no native sidecars"
+        ));
+    }
+    if let Some((node, version)) = &kubelets.unreadable {
+        return Some(format!(
+            "node {node} reports kubelet version {version:?}, which cannot be read"
+        ));
+    }
+    match &kubelets.oldest {
+        Some((oldest, node)) if *oldest < NATIVE_SIDECARS_SINCE => Some(format!(
+            "kubelet {oldest} on node {node} is older than {NATIVE_SIDECARS_SINCE} and runs no native sidecars"
+        )),
+        _ => None,
+    }
+}
+
+fn choose_delay(server: KubeVersion, kubelets: &KubeletSurvey) -> ActionChoice {
     let exec = |reason: String| ActionChoice {
         action: HookAction::Exec,
         reason,
+        wait_unavailable: None,
     };
     if !server.runs_native_sleep() {
         return exec(format!(
@@ -169,12 +206,14 @@ pub fn choose(server: KubeVersion, kubelets: &KubeletSurvey) -> ActionChoice {
                 "API server {server} and oldest kubelet {oldest} (node {node}, of {} nodes) run native sleep",
                 kubelets.nodes
             ),
+            wait_unavailable: None,
         },
         None => ActionChoice {
             action: HookAction::Sleep,
             reason: format!(
                 "API server {server} runs native sleep; no nodes report a kubelet version yet, so the server version alone decides"
             ),
+            wait_unavailable: None,
         },
     }
 }
@@ -185,6 +224,7 @@ pub fn unknown() -> ActionChoice {
     ActionChoice {
         action: HookAction::Exec,
         reason: "cluster versions not read yet; exec works on every version".into(),
+        wait_unavailable: Some("cluster versions not read yet".into()),
     }
 }
 
@@ -409,7 +449,27 @@ mod tests {
         assert_eq!(new.action, HookAction::Sleep);
         assert!(new.reason.contains("v1.30.0"), "{}", new.reason);
 
+        assert_eq!(new.wait_unavailable, None);
+        let sidecars_only = choose(v("v1.29.2"), &survey(&[("a", "v1.29.2")]));
+        assert_eq!(sidecars_only.action, HookAction::Exec);
+        assert_eq!(sidecars_only.wait_unavailable, None);
+        let old_sidecars = choose(
+            v("v1.33.0"),
+            &survey(&[("a", "v1.33.0"), ("b", "v1.28.9-eks-1")]),
+        );
+        let reason = old_sidecars.wait_unavailable.unwrap_or_default();
+        assert!(
+            reason.contains("node b") && reason.contains("native sidecars"),
+            "{reason}"
+        );
+        assert!(
+            choose(v("v1.28.3"), &survey(&[]))
+                .wait_unavailable
+                .is_some_and(|r| r.contains("API server v1.28.3"))
+        );
+
         let unreadable = choose(v("v1.34.1"), &survey(&[("a", "v1.34.1"), ("b", "dev")]));
+        assert!(unreadable.wait_unavailable.is_some());
         assert_eq!(unreadable.action, HookAction::Exec);
 
         let no_nodes = choose(v("v1.34.1"), &survey(&[("registering", "")]));

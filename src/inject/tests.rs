@@ -330,3 +330,203 @@ fn a_container_without_a_name_gets_no_hook_and_no_record_key() {
         .unwrap_or_else(|| panic!("no record: {patched:#}"));
     assert!(!record.pre_stop.contains_key(""), "{record:?}");
 }
+
+/// The `wait` action, with a waiter image.
+mod wait {
+    use super::*;
+    use crate::plan::wait::WAITER_NAME;
+
+    fn waiting() -> Settings {
+        let mut settings = Settings::default();
+        settings.wait.container.image = Some("localhost/lameduck:e2e".into());
+        settings
+    }
+
+    fn mutate_with(object: &Value, settings: &Settings, env: &Environment) -> (Value, Injection) {
+        let template = WorkloadKind::Pod.read_template(object).unwrap().unwrap();
+        let injection = inject(WorkloadKind::Pod, &template, env, settings);
+        let mut patched = object.clone();
+        json_patch::patch(&mut patched, &injection.patch.0).expect("patch applies");
+        (patched, injection)
+    }
+
+    fn wait_annotation() -> Option<Value> {
+        Some(json!({"lameduck.dev/action": "wait"}))
+    }
+
+    fn waiter_of(pod: &Value) -> Vec<&Value> {
+        pod["spec"]["initContainers"]
+            .as_array()
+            .map(|list| list.iter().filter(|c| c["name"] == WAITER_NAME).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn tiers_call_the_waiter_with_their_offsets_and_the_grace_covers_max() {
+        let containers = json!([
+            {"name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 9471}]},
+            {"name": "app", "image": "shop/app:1",
+             "readinessProbe": {"httpGet": {"port": "http"}, "periodSeconds": 2},
+             "ports": [{"name": "http", "containerPort": 8080}]},
+            {"name": "fluent-bit", "image": "fluent/fluent-bit:3"},
+        ]);
+        let object = pod(containers, wait_annotation(), None);
+        let (patched, injection) = mutate_with(&object, &waiting(), &Environment::default());
+        let hook = |i: usize| patched["spec"]["containers"][i]["lifecycle"]["preStop"].clone();
+        // 9471 is nginx's: the waiter takes the next port.
+        assert_eq!(
+            hook(0),
+            json!({"httpGet": {"path": "/release?after=0", "port": 9472, "scheme": "HTTP"}})
+        );
+        assert_eq!(hook(1)["httpGet"]["path"], "/release?after=5");
+        // The sidecar waits for the app's worst case: max + stagger + shutdown.
+        assert_eq!(hook(2)["httpGet"]["path"], "/release?after=35");
+        // max 30 + stagger 5 + shutdown 30, then the sidecar's stagger, then the waiter's.
+        assert_eq!(
+            patched["spec"]["terminationGracePeriodSeconds"],
+            30 + 5 + 30 + 5 + 5
+        );
+        let waiters = waiter_of(&patched);
+        assert_eq!(waiters.len(), 1);
+        let args = waiters[0]["args"].as_array().unwrap();
+        assert!(args.contains(&json!("--port=9472")));
+        assert!(args.contains(&json!("--probe=8080/2s")), "{args:?}");
+        assert_eq!(waiters[0]["restartPolicy"], "Always");
+        assert!(
+            injection.planned.warnings.is_empty(),
+            "{:?}",
+            injection.planned.warnings
+        );
+        let status = Status::parse(
+            patched["metadata"]["annotations"]["lameduck.dev/status"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(status.waiter.as_deref(), Some(WAITER_NAME));
+        assert_eq!(status.pre_stop["app"].seconds, 35);
+    }
+
+    #[test]
+    fn replanning_keeps_one_waiter_and_changes_it_when_the_plan_does() {
+        let object = pod(
+            json!([{"name": "app", "image": "shop/app:1"}]),
+            wait_annotation(),
+            None,
+        );
+        let settings = waiting();
+        let (once, _) = mutate_with(&object, &settings, &Environment::default());
+        let (twice, again) = mutate_with(&once, &settings, &Environment::default());
+        assert!(again.patch.0.is_empty(), "{:?}", again.patch);
+        assert_eq!(waiter_of(&twice).len(), 1);
+
+        // A new max: the waiter is replaced in place, not added again.
+        let mut changed = once.clone();
+        changed["metadata"]["annotations"]["lameduck.dev/wait-max"] = json!("45s");
+        let (replanned, _) = mutate_with(&changed, &settings, &Environment::default());
+        let waiters = waiter_of(&replanned);
+        assert_eq!(waiters.len(), 1);
+        assert!(
+            waiters[0]["args"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("--max=45s"))
+        );
+        assert_eq!(
+            replanned["spec"]["containers"][0]["lifecycle"]["preStop"]["httpGet"]["path"],
+            "/release?after=0"
+        );
+
+        // Back to sleep: the waiter goes, and so does the list it came in.
+        let mut back = once.clone();
+        back["metadata"]["annotations"]["lameduck.dev/action"] = json!("sleep");
+        let (slept, _) = mutate_with(&back, &settings, &Environment::default());
+        assert!(slept["spec"].get("initContainers").is_none(), "{slept}");
+        assert_eq!(
+            slept["spec"]["containers"][0]["lifecycle"]["preStop"],
+            json!({"sleep": {"seconds": 10}})
+        );
+    }
+
+    #[test]
+    fn a_pod_made_from_a_mutated_template_with_api_defaults_is_left_alone() {
+        let object = pod(
+            json!([{"name": "app", "image": "shop/app:1"}]),
+            wait_annotation(),
+            None,
+        );
+        let settings = waiting();
+        let (mut once, _) = mutate_with(&object, &settings, &Environment::default());
+        // What the API server adds to the waiter when it stores the pod.
+        once["spec"]["initContainers"][0]["resources"]["requests"]["cpu"] = json!("5m");
+        once["spec"]["initContainers"][0]["startupProbe"]["terminationGracePeriodSeconds"] =
+            Value::Null;
+        once["spec"]["initContainers"][0]["ports"] = json!([]);
+        let (_, again) = mutate_with(&once, &settings, &Environment::default());
+        assert!(again.patch.0.is_empty(), "{:?}", again.patch);
+    }
+
+    #[test]
+    fn falls_back_to_the_fixed_sleep_with_a_warning() {
+        let plain = pod(
+            json!([{"name": "app", "image": "a:1"}]),
+            wait_annotation(),
+            None,
+        );
+        let old_cluster = Environment {
+            wait_unavailable: Some("kubelet v1.28.9 on node b runs no native sidecars"),
+            ..Environment::default()
+        };
+        let mut host = plain.clone();
+        host["spec"]["hostNetwork"] = json!(true);
+        let mut taken = plain.clone();
+        taken["spec"]["initContainers"] =
+            json!([{"name": WAITER_NAME, "image": "someone/else", "restartPolicy": "Always"}]);
+        let cases = [
+            (
+                &plain,
+                Settings::default(),
+                Environment::default(),
+                "--waiter-image",
+            ),
+            (&plain, waiting(), old_cluster, "native sidecars"),
+            (&host, waiting(), Environment::default(), "hostNetwork"),
+            (&taken, waiting(), Environment::default(), "did not inject"),
+        ];
+        for (object, settings, env, why) in cases {
+            let (patched, injection) = mutate_with(object, &settings, &env);
+            assert_eq!(
+                patched["spec"]["containers"][0]["lifecycle"]["preStop"],
+                json!({"sleep": {"seconds": 10}}),
+                "{why}"
+            );
+            let warning = injection
+                .planned
+                .warnings
+                .iter()
+                .find(|w| w.reason == WarningReason::WaitUnavailable)
+                .unwrap_or_else(|| panic!("{why}: {:?}", injection.planned.warnings));
+            assert!(warning.message.contains(why), "{}", warning.message);
+            // Someone else's container of that name is never touched or duplicated.
+            assert!(waiter_of(&patched).len() <= 1, "{why}");
+            assert_eq!(
+                patched["spec"]["initContainers"], object["spec"]["initContainers"],
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_per_container_sleep_below_max_is_a_fixed_delay_from_the_waiter() {
+        let object = pod(
+            json!([{"name": "app", "image": "a:1"}]),
+            Some(json!({"lameduck.dev/action": "wait", "lameduck.dev/app.sleep": "7"})),
+            None,
+        );
+        let (patched, _) = mutate_with(&object, &waiting(), &Environment::default());
+        assert_eq!(
+            patched["spec"]["containers"][0]["lifecycle"]["preStop"]["httpGet"]["path"],
+            "/release?at=7"
+        );
+    }
+}

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 
 use crate::plan::annotations::{self, Annotations};
 use crate::plan::status::Status;
+use crate::plan::wait::{ProbeTarget, WAITER_NAME};
 use crate::plan::{
-    self, ContainerInput, Environment, Planned, PodInput, Settings, Warning, WarningReason,
+    self, ContainerInput, Environment, Planned, PodInput, PodNetwork, Settings, Warning,
+    WarningReason,
 };
 use crate::workload::{Container, PodTemplate};
 
@@ -27,6 +29,15 @@ pub struct TemplateView<'t> {
     ours: Vec<bool>,
     inputs: Vec<ContainerInput<'t>>,
     native_sidecars: Vec<&'t str>,
+    /// The init container lameduck injected as the `wait` action's waiter, by index.
+    waiter: Option<usize>,
+    /// A container named like the waiter that is not lameduck's.
+    waiter_name_taken: bool,
+    /// Ports the pod's containers declare or probe (the waiter's own excluded).
+    ports: Vec<u16>,
+    /// Readiness and liveness probes of the containers that run during termination.
+    probes: Vec<ProbeTarget>,
+    host_network: bool,
     current_grace: Option<i64>,
     /// A status annotation that is not lameduck's record.
     status_warning: Option<Warning>,
@@ -72,10 +83,45 @@ impl<'t> TemplateView<'t> {
                 ports: &c.ports,
             })
             .collect();
-        let native_sidecars = init_containers
-            .iter()
+        // The waiter is lameduck's when the record names it and it is still a native
+        // sidecar; then it is taken out like a hook and planned afresh.
+        let waiter = previous.waiter.as_deref().and_then(|name| {
+            init_containers
+                .iter()
+                .position(|c| c.name == name && c.is_native_sidecar())
+        });
+        let others = || {
+            init_containers
+                .iter()
+                .enumerate()
+                .filter(move |(index, _)| Some(*index) != waiter)
+                .map(|(_, c)| c)
+        };
+        let native_sidecars = others()
             .filter(|c| c.is_native_sidecar())
             .map(|c| c.name.as_str())
+            .collect();
+        let waiter_name_taken = containers
+            .iter()
+            .chain(others())
+            .any(|c| c.name == WAITER_NAME);
+        let mut ports: Vec<u16> = containers
+            .iter()
+            .chain(others())
+            .flat_map(|c| {
+                c.declared_ports()
+                    .map(|(_, port)| port)
+                    .chain(c.probed_ports())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        let probes = containers
+            .iter()
+            .chain(others().filter(|c| c.is_native_sidecar()))
+            .flat_map(Container::termination_probes)
+            .map(|(port, period)| ProbeTarget { port, period })
             .collect();
         TemplateView {
             template,
@@ -84,6 +130,11 @@ impl<'t> TemplateView<'t> {
             ours,
             inputs,
             native_sidecars,
+            waiter,
+            waiter_name_taken,
+            ports,
+            probes,
+            host_network: spec.is_some_and(|s| s.host_network()),
             current_grace: spec.and_then(|s| s.termination_grace_period_seconds),
             status_warning,
         }
@@ -119,6 +170,18 @@ impl<'t> TemplateView<'t> {
         &self.native_sidecars
     }
 
+    /// The index in `initContainers` of the waiter an earlier pass injected.
+    pub fn waiter(&self) -> Option<usize> {
+        self.waiter
+    }
+
+    pub fn init_containers(&self) -> &'t [Container] {
+        self.template
+            .spec
+            .as_ref()
+            .map_or(&[], |s| s.init_containers.as_slice())
+    }
+
     /// The grace period as the object carries it now.
     pub fn current_grace(&self) -> Option<i64> {
         self.current_grace
@@ -145,6 +208,12 @@ impl<'t> TemplateView<'t> {
                 .spec
                 .as_ref()
                 .is_some_and(|spec| spec.is_windows()),
+            network: PodNetwork {
+                host_network: self.host_network,
+                ports: &self.ports,
+                probes: &self.probes,
+                waiter_name_taken: self.waiter_name_taken,
+            },
         }
     }
 

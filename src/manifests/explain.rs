@@ -43,9 +43,11 @@ pub struct TemplateReport {
     pub planned: bool,
     /// `"opted out"` or `"restartPolicy is not Always"`.
     pub skip_reason: Option<&'static str>,
-    /// `"sleep"` or `"exec"`; `null` when not planned.
+    /// `"sleep"`, `"exec"` or `"wait"`; `null` when not planned.
     pub action: Option<HookAction>,
     pub budgets: Option<BudgetsReport>,
+    /// With `wait`: the waiter's bounds and port; `null` otherwise.
+    pub wait: Option<WaitReport>,
     /// `terminationGracePeriodSeconds` as the user wrote it (`null`: unset, so 30).
     pub submitted_grace_period_seconds: Option<i64>,
     /// `terminationGracePeriodSeconds` after mutation (`null`: unset, so 30).
@@ -56,6 +58,19 @@ pub struct TemplateReport {
     /// regular containers have exited; no preStop is injected into them.
     pub native_sidecars: Vec<String>,
     pub warnings: Vec<WarningReport>,
+}
+
+/// The `wait` action's bounds: each injected container's preStop returns at the pod's
+/// release time (the first quiet moment, between `min` and `max`) plus its offset; the
+/// timeline's SIGTERM times are the worst case (release at `max`).
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitReport {
+    pub min_seconds: u64,
+    pub max_seconds: u64,
+    pub window_milliseconds: u64,
+    pub port: u16,
+    pub container: &'static str,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -96,6 +111,9 @@ pub struct ContainerReport {
     pub waited_on_by: Vec<String>,
     /// What the coordinator is, when lameduck knows it (`Knative's queue-proxy`).
     pub coordinator: Option<&'static str>,
+    /// With `wait`: seconds after the pod's release time this container's preStop
+    /// returns; `null` for a fixed delay (or without `wait`).
+    pub release_after_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -152,6 +170,7 @@ impl TemplateReport {
                 done_by_seconds: None,
                 waited_on_by: Vec::new(),
                 coordinator: None,
+                release_after_seconds: None,
             }
         };
 
@@ -167,6 +186,7 @@ impl TemplateReport {
             skip_reason: None,
             action: None,
             budgets: None,
+            wait: None,
             submitted_grace_period_seconds: submitted_grace,
             grace_period_seconds: submitted_grace,
             containers: Vec::new(),
@@ -196,6 +216,13 @@ impl TemplateReport {
                     shutdown_seconds: plan.budgets.shutdown,
                     stagger_seconds: plan.budgets.stagger,
                 });
+                report.wait = plan.wait.as_ref().map(|wait| WaitReport {
+                    min_seconds: wait.min,
+                    max_seconds: wait.max,
+                    window_milliseconds: wait.window_ms,
+                    port: wait.port,
+                    container: crate::plan::wait::WAITER_NAME,
+                });
                 report.grace_period_seconds = plan.grace.or(submitted_grace);
                 report.containers = containers
                     .iter()
@@ -211,6 +238,10 @@ impl TemplateReport {
                             done_by_seconds: Some(sleep.saturating_add(budget)),
                             waited_on_by: Vec::new(),
                             coordinator: None,
+                            release_after_seconds: plan
+                                .wait
+                                .as_ref()
+                                .and_then(|wait| wait.offset(sleep)),
                         },
                         ContainerOutcome::OwnHook | ContainerOutcome::Skipped => {
                             untouched(index, Some(planned.role))

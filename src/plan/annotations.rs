@@ -13,6 +13,9 @@ pub const SLEEP: &str = "lameduck.dev/sleep";
 pub const SHUTDOWN: &str = "lameduck.dev/shutdown";
 pub const STAGGER: &str = "lameduck.dev/stagger";
 pub const ACTION: &str = "lameduck.dev/action";
+/// Bounds of the `wait` action: never release before `wait-min`, always by `wait-max`.
+pub const WAIT_MIN: &str = "lameduck.dev/wait-min";
+pub const WAIT_MAX: &str = "lameduck.dev/wait-max";
 pub const STATUS: &str = "lameduck.dev/status";
 
 /// The per-container fields: `lameduck.dev/<container>.<field>`.
@@ -48,7 +51,14 @@ pub fn classify(key: &str) -> Option<Key<'_>> {
     Some(match rest.split_once('.') {
         None if matches!(
             rest,
-            "inject" | "sleep" | "shutdown" | "stagger" | "action" | "status"
+            "inject"
+                | "sleep"
+                | "shutdown"
+                | "stagger"
+                | "action"
+                | "status"
+                | "wait-min"
+                | "wait-max"
         ) =>
         {
             Key::Pod(rest)

@@ -19,13 +19,25 @@ pub enum DurationError {
 /// Values too large to represent saturate at `u64::MAX` seconds so that the caller's cap
 /// clamps them (with a warning) instead of rejecting them as malformed.
 pub fn parse_seconds(text: &str) -> Result<u64, DurationError> {
+    // A bare integer is seconds already: it saturates at `u64::MAX` seconds, not millis.
+    let bare = text.trim_ascii();
+    let bare = bare.strip_prefix('+').unwrap_or(bare);
+    if !bare.is_empty() && bare.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(digits_value(bare));
+    }
+    parse_millis(text).map(|millis| millis.div_ceil(1_000))
+}
+
+/// Parses a duration into milliseconds (a bare integer is seconds). The waiter's flags
+/// take sub-second values, so tests can run it with bounds of a few hundred milliseconds.
+pub fn parse_millis(text: &str) -> Result<u64, DurationError> {
     let text = text.trim_ascii();
     if text.is_empty() {
         return Err(DurationError::Empty);
     }
     if let Some(rest) = text.strip_prefix('-') {
         // Only call it negative when the rest looks like a duration; "-x" is just malformed.
-        return match parse_seconds(rest) {
+        return match parse_millis(rest) {
             Ok(0) => Ok(0),
             Ok(_) => Err(DurationError::Negative),
             Err(error) => Err(error),
@@ -33,7 +45,7 @@ pub fn parse_seconds(text: &str) -> Result<u64, DurationError> {
     }
     let text = text.strip_prefix('+').unwrap_or(text);
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(digits_value(text));
+        return Ok(digits_value(text).saturating_mul(1_000));
     }
 
     let mut millis: u64 = 0;
@@ -62,7 +74,7 @@ pub fn parse_seconds(text: &str) -> Result<u64, DurationError> {
         millis = millis.saturating_add(value.saturating_mul(unit_millis));
         rest = &rest[unit_end..];
     }
-    Ok(millis.div_ceil(1_000))
+    Ok(millis)
 }
 
 /// The value of a run of ASCII digits, saturating instead of overflowing.

@@ -16,13 +16,14 @@ mod read;
 pub mod role;
 mod schedule;
 pub mod status;
+pub mod wait;
 mod warning;
 
 use annotations::Layers;
 use duration::Seconds;
 pub use model::{
     ActionSetting, Budgets, ContainerInput, ContainerOutcome, ContainerPlan, DEFAULT_GRACE_SECONDS,
-    Decision, Environment, HookAction, Plan, Planned, PodInput, Settings, SkipReason,
+    Decision, Environment, HookAction, Plan, Planned, PodInput, PodNetwork, Settings, SkipReason,
 };
 pub use role::{Role, RolePatterns};
 pub use warning::{Warning, WarningReason};
@@ -67,10 +68,42 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
 
     let (mut action, chosen_by_cluster) =
         match read::action(&layers, &mut warnings).unwrap_or(settings.action) {
+            ActionSetting::Auto if AUTO_CHOOSES_WAIT && env.wait_unavailable.is_none() => {
+                (HookAction::Wait, true)
+            }
             ActionSetting::Auto => (env.auto_action, true),
             ActionSetting::Fixed(action) => (action, false),
         };
-    let budgets = read::budgets(pod, &layers, settings, &mut warnings);
+    let mut budgets = read::budgets(pod, &layers, settings, &mut warnings);
+    // `wait` needs a waiter the cluster and the pod can run; otherwise the pod gets the
+    // fixed sleep it would have had without `wait` (never worse than that).
+    let mut wait_plan = None;
+    let mut wait_fallback = None;
+    if action == HookAction::Wait {
+        match wait_port(pod, env, settings) {
+            Ok(port) => {
+                let (min, max) = read::wait_bounds(&layers, settings, &mut warnings);
+                // Every later tier, and the grace period, are timed from `max`.
+                budgets.sleep = max;
+                let mut probes = pod.network.probes.to_vec();
+                probes.sort_unstable();
+                probes.dedup();
+                wait_plan = Some(Box::new(wait::WaitPlan {
+                    min,
+                    max,
+                    window_ms: settings.wait.window_ms,
+                    poll_ms: settings.wait.poll_ms,
+                    port,
+                    probes,
+                    container: settings.wait.container.clone(),
+                }));
+            }
+            Err(reason) => {
+                action = env.auto_action;
+                wait_fallback = Some(reason);
+            }
+        }
+    }
     let calls = choreography::calls(pod.containers);
     let containers = schedule::schedule(pod, &overrides, budgets, &calls);
     for (input, (plan, o)) in pod.containers.iter().zip(containers.iter().zip(&overrides)) {
@@ -89,6 +122,16 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
         }
     }
     let injects_any = containers.iter().any(|c| c.injected().is_some());
+    if let Some(reason) = wait_fallback.filter(|_| injects_any) {
+        warnings.push(Warning::new(
+            WarningReason::WaitUnavailable,
+            format!(
+                "action wait: {reason}; using a fixed {} of {} instead",
+                action.as_str(),
+                human(budgets.sleep)
+            ),
+        ));
+    }
     // Windows images have no `sleep` binary: an exec hook fails at once and nothing waits.
     if pod.windows && action == HookAction::Exec && injects_any {
         if env.auto_action == HookAction::Sleep {
@@ -140,7 +183,7 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
         warnings.push(Warning::new(WarningReason::OwnPreStop, message));
     }
 
-    let grace = schedule::grace(pod, &containers, budgets);
+    let grace = schedule::grace(pod, &containers, budgets, wait_plan.is_some());
     if let Some(grace) = grace.filter(|&g| g > schedule::to_i64(settings.warn_grace_above)) {
         warnings.push(Warning::new(
             WarningReason::LongGrace,
@@ -159,9 +202,44 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
             containers,
             grace,
             calls,
+            wait: wait_plan,
         }),
         warnings,
     }
+}
+
+/// Whether `auto` means `wait` where the cluster runs native sidecars. Off until the
+/// real-cluster measurements say `wait` is never worse than the fixed sleep (DESIGN.md).
+const AUTO_CHOOSES_WAIT: bool = false;
+
+/// The waiter's port, or why this pod cannot have a waiter.
+fn wait_port(pod: &PodInput, env: &Environment, settings: &Settings) -> Result<u16, String> {
+    if let Some(reason) = env.wait_unavailable {
+        return Err(reason.to_string());
+    }
+    if settings
+        .wait
+        .container
+        .image
+        .as_deref()
+        .is_none_or(str::is_empty)
+    {
+        return Err("the server has no --waiter-image".into());
+    }
+    if pod.windows {
+        return Err("Windows pod (the waiter is a Linux image)".into());
+    }
+    if pod.network.host_network {
+        return Err("hostNetwork pod (the waiter would watch and share the node's sockets)".into());
+    }
+    if pod.network.waiter_name_taken {
+        return Err(format!(
+            "the pod already has a container named {} that lameduck did not inject",
+            wait::WAITER_NAME
+        ));
+    }
+    wait::choose_port(settings.wait.port, pod.network.ports)
+        .ok_or_else(|| "no free port for the waiter".to_string())
 }
 
 /// Formats a plan's seconds for people; re-exported for the offline commands.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::annotations::Annotations;
 use super::choreography::{Call, ContainerPort, PreStopCall};
 use super::role::{Role, RolePatterns};
+use super::wait::{ProbeTarget, WaitPlan, WaitSettings};
 use super::warning::Warning;
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
@@ -22,6 +23,9 @@ pub enum HookAction {
     Sleep,
     /// `lifecycle.preStop.exec.command: ["sleep", "N"]`: works on any kubelet with `sleep`.
     Exec,
+    /// `lifecycle.preStop.httpGet` to lameduck's waiter, a native sidecar that answers
+    /// once the pod is quiet (between `min` and `max`), plus the container's tier offset.
+    Wait,
 }
 
 impl HookAction {
@@ -29,6 +33,7 @@ impl HookAction {
         match self {
             HookAction::Sleep => "sleep",
             HookAction::Exec => "exec",
+            HookAction::Wait => "wait",
         }
     }
 }
@@ -49,7 +54,8 @@ impl FromStr for ActionSetting {
             "auto" => Ok(ActionSetting::Auto),
             "sleep" => Ok(ActionSetting::Fixed(HookAction::Sleep)),
             "exec" => Ok(ActionSetting::Fixed(HookAction::Exec)),
-            other => Err(format!("{other:?} is not one of auto, sleep, exec")),
+            "wait" => Ok(ActionSetting::Fixed(HookAction::Wait)),
+            other => Err(format!("{other:?} is not one of auto, sleep, exec, wait")),
         }
     }
 }
@@ -77,6 +83,8 @@ pub struct Settings {
     pub warn_grace_above: u64,
     pub action: ActionSetting,
     pub patterns: RolePatterns,
+    /// Bounds and the waiter container for the `wait` action.
+    pub wait: WaitSettings,
 }
 
 impl Default for Settings {
@@ -89,6 +97,7 @@ impl Default for Settings {
             warn_grace_above: 600,
             action: ActionSetting::Auto,
             patterns: RolePatterns::default(),
+            wait: WaitSettings::default(),
         }
     }
 }
@@ -100,6 +109,9 @@ pub struct Environment<'a> {
     pub auto_action: HookAction,
     /// Why `auto` means `auto_action`, for the warning an `exec` choice earns.
     pub auto_reason: &'a str,
+    /// Why the cluster cannot run the `wait` action (native sidecars need an API server
+    /// and kubelets of 1.29+); `None` when it can.
+    pub wait_unavailable: Option<&'a str>,
 }
 
 impl Default for Environment<'_> {
@@ -108,6 +120,7 @@ impl Default for Environment<'_> {
             namespace: None,
             auto_action: HookAction::Sleep,
             auto_reason: "",
+            wait_unavailable: None,
         }
     }
 }
@@ -137,6 +150,22 @@ pub struct PodInput<'a> {
     /// `spec.os.name: windows` or node selector `kubernetes.io/os: windows`: no `sleep`
     /// binary to exec.
     pub windows: bool,
+    /// What the `wait` action needs to know of the pod's network.
+    pub network: PodNetwork<'a>,
+}
+
+/// The pod's network as the waiter sees it: what it must not listen on, which probes
+/// keep coming during termination, and whether it has a network namespace of its own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PodNetwork<'a> {
+    /// `hostNetwork: true`: the node's sockets, shared with every other such pod.
+    pub host_network: bool,
+    /// Ports any container (init containers included) declares or probes.
+    pub ports: &'a [u16],
+    /// The network probes of the regular containers and native sidecars.
+    pub probes: &'a [ProbeTarget],
+    /// A container named like the waiter that lameduck did not inject.
+    pub waiter_name_taken: bool,
 }
 
 /// The per-pod budgets, after annotations and caps.
@@ -188,6 +217,9 @@ pub struct Plan {
     pub grace: Option<i64>,
     /// Own `preStop` hooks that wait on another container, in container order.
     pub calls: Vec<Call>,
+    /// With the `wait` action: the waiter's bounds, port and probes (boxed: most plans
+    /// have none, and it is the largest part of a plan).
+    pub wait: Option<Box<WaitPlan>>,
 }
 
 impl Plan {
@@ -224,7 +256,11 @@ impl Plan {
         }
         match self.grace {
             Some(grace) => {
-                let _ = write!(text, "action {}; grace {grace}s", self.action.as_str());
+                let _ = write!(text, "action {}", self.action.as_str());
+                if let Some(wait) = &self.wait {
+                    let _ = write!(text, " {}-{}s", wait.min, wait.max);
+                }
+                let _ = write!(text, "; grace {grace}s");
             }
             None => text.push_str("nothing injected"),
         }

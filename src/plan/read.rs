@@ -25,7 +25,7 @@ pub(super) fn action(layers: &Layers, warnings: &mut Vec<Warning>) -> Option<Act
                 annotations::ACTION,
                 value,
                 source,
-                "sleep, exec, auto",
+                "sleep, exec, wait, auto",
                 warnings,
             );
             None
@@ -80,6 +80,49 @@ pub(super) fn budgets(
         shutdown,
         stagger,
     }
+}
+
+/// The `wait` bounds `(min, max)`: annotations, else the server's, both capped by
+/// `--max-sleep`; a `min` above `max` is lowered to it, with a warning.
+pub(super) fn wait_bounds(
+    layers: &Layers,
+    settings: &Settings,
+    warnings: &mut Vec<Warning>,
+) -> (u64, u64) {
+    let mut duration = |key: &str, bounds: Bounds| {
+        layers.lookup(key).and_then(|(value, source)| {
+            annotations::read_duration(key, value, source, bounds, warnings)
+        })
+    };
+    let max = duration(
+        annotations::WAIT_MAX,
+        Bounds {
+            min: 1,
+            max: settings.max_sleep.max(1),
+        },
+    )
+    .unwrap_or(settings.wait.max)
+    .max(1);
+    let min = duration(
+        annotations::WAIT_MIN,
+        Bounds {
+            min: 0,
+            max: settings.max_sleep,
+        },
+    )
+    .unwrap_or(settings.wait.min);
+    if min > max {
+        warnings.push(Warning::new(
+            WarningReason::ClampedAnnotation,
+            format!(
+                "{} ({min}s) is above {} ({max}s); lowered to {max}s",
+                annotations::WAIT_MIN,
+                annotations::WAIT_MAX
+            ),
+        ));
+        return (max, max);
+    }
+    (min, max)
 }
 
 /// Reads every `lameduck.dev/<container>.<field>` and flags keys that mean nothing.

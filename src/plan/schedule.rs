@@ -170,14 +170,20 @@ pub(super) fn check_tier_order(
 
 /// The grace period the plan needs: every injected `sleep + budget`, plus `stagger` for
 /// native sidecars, never below the submitted grace. `None` when nothing is injected.
-pub(super) fn grace(pod: &PodInput, containers: &[ContainerPlan], budgets: Budgets) -> Option<i64> {
+/// The waiter is a native sidecar too: it must outlive the main containers.
+pub(super) fn grace(
+    pod: &PodInput,
+    containers: &[ContainerPlan],
+    budgets: Budgets,
+    has_waiter: bool,
+) -> Option<i64> {
     let latest_end = containers
         .iter()
         .filter_map(ContainerPlan::injected)
         .map(|(sleep, budget)| sleep.saturating_add(budget))
         .max();
     latest_end.map(|end| {
-        let native_sidecar_time = if pod.native_sidecars.is_empty() {
+        let native_sidecar_time = if pod.native_sidecars.is_empty() && !has_waiter {
             0
         } else {
             budgets.stagger

@@ -14,7 +14,28 @@ use super::HookAction;
 #[serde(rename_all = "camelCase")]
 pub struct InjectedHook {
     pub action: HookAction,
+    /// The delay, or with `wait` the worst case: when the container gets SIGTERM at the
+    /// latest, which is what the grace period and the tier order are planned on.
     pub seconds: u64,
+    /// `wait`: the waiter's port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// `wait`: answered this many seconds after the pod's release time; absent, answered
+    /// `seconds` after the first hook call (a per-container sleep below `max`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
+}
+
+impl InjectedHook {
+    /// A fixed delay of `seconds` (`sleep` or `exec`).
+    pub fn delay(action: HookAction, seconds: u64) -> Self {
+        InjectedHook {
+            action,
+            seconds,
+            port: None,
+            after: None,
+        }
+    }
 }
 
 /// The record kept on the object. Field names are camelCase like the rest of the API.
@@ -30,6 +51,9 @@ pub struct Status {
     /// Injected hooks by container name; sorted so the record is byte-for-byte stable.
     #[serde(default)]
     pub pre_stop: BTreeMap<String, InjectedHook>,
+    /// The native sidecar lameduck injected for the `wait` action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiter: Option<String>,
 }
 
 impl Status {
@@ -58,12 +82,24 @@ impl Status {
             write_json_string(&mut out, name);
             let _ = write!(
                 out,
-                ":{{\"action\":\"{}\",\"seconds\":{}}}",
+                ":{{\"action\":\"{}\",\"seconds\":{}",
                 hook.action.as_str(),
                 hook.seconds
             );
+            if let Some(port) = hook.port {
+                let _ = write!(out, ",\"port\":{port}");
+            }
+            if let Some(after) = hook.after {
+                let _ = write!(out, ",\"after\":{after}");
+            }
+            out.push('}');
         }
-        out.push_str("}}");
+        out.push('}');
+        if let Some(waiter) = &self.waiter {
+            out.push_str(",\"waiter\":");
+            write_json_string(&mut out, waiter);
+        }
+        out.push('}');
         out
     }
 
@@ -122,21 +158,10 @@ mod tests {
                     grace_found: found,
                     grace_set: set,
                     pre_stop: BTreeMap::from([
-                        (
-                            name.to_string(),
-                            InjectedHook {
-                                action: HookAction::Sleep,
-                                seconds: 10,
-                            },
-                        ),
-                        (
-                            "z".to_string(),
-                            InjectedHook {
-                                action: HookAction::Exec,
-                                seconds: 15,
-                            },
-                        ),
+                        (name.to_string(), InjectedHook::delay(HookAction::Sleep, 10)),
+                        ("z".to_string(), InjectedHook::delay(HookAction::Exec, 15)),
                     ]),
+                    waiter: (name == "app").then(|| name.to_string()),
                 };
                 let text = status.to_annotation();
                 assert_eq!(text, serde_json::to_string(&status).unwrap(), "{name:?}");
@@ -151,26 +176,51 @@ mod tests {
             grace_found: Some(30),
             grace_set: Some(45),
             pre_stop: BTreeMap::from([
-                (
-                    "nginx".into(),
-                    InjectedHook {
-                        action: HookAction::Sleep,
-                        seconds: 10,
-                    },
-                ),
-                (
-                    "app".into(),
-                    InjectedHook {
-                        action: HookAction::Exec,
-                        seconds: 15,
-                    },
-                ),
+                ("nginx".into(), InjectedHook::delay(HookAction::Sleep, 10)),
+                ("app".into(), InjectedHook::delay(HookAction::Exec, 15)),
             ]),
+            waiter: None,
         };
         let text = status.to_annotation();
         assert_eq!(
             text,
             r#"{"graceFound":30,"graceSet":45,"preStop":{"app":{"action":"exec","seconds":15},"nginx":{"action":"sleep","seconds":10}}}"#
+        );
+        assert_eq!(Status::parse(&text), Some(status));
+    }
+
+    #[test]
+    fn a_wait_record_round_trips() {
+        let status = Status {
+            grace_found: None,
+            grace_set: Some(70),
+            pre_stop: BTreeMap::from([
+                (
+                    "app".into(),
+                    InjectedHook {
+                        action: HookAction::Wait,
+                        seconds: 35,
+                        port: Some(9471),
+                        after: Some(5),
+                    },
+                ),
+                (
+                    "nginx".into(),
+                    InjectedHook {
+                        action: HookAction::Wait,
+                        seconds: 7,
+                        port: Some(9471),
+                        after: None,
+                    },
+                ),
+            ]),
+            waiter: Some("lameduck-waiter".into()),
+        };
+        let text = status.to_annotation();
+        assert_eq!(text, serde_json::to_string(&status).unwrap());
+        assert_eq!(
+            text,
+            r#"{"graceSet":70,"preStop":{"app":{"action":"wait","seconds":35,"port":9471,"after":5},"nginx":{"action":"wait","seconds":7,"port":9471}},"waiter":"lameduck-waiter"}"#
         );
         assert_eq!(Status::parse(&text), Some(status));
     }

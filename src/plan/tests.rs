@@ -34,6 +34,7 @@ fn plan_of(
         restart_policy: Some("Always"),
         submitted_grace: grace,
         windows: false,
+        network: PodNetwork::default(),
     };
     let planned = plan(&pod, &Environment::default(), &Settings::default());
     match planned.decision {
@@ -155,6 +156,7 @@ fn batch_pods_are_skipped_unless_opted_in() {
             restart_policy: Some(policy),
             submitted_grace: Some(30),
             windows: false,
+            network: PodNetwork::default(),
         };
         plan(&pod, &Environment::default(), &Settings::default()).decision
     };
@@ -180,6 +182,7 @@ fn opt_out_skips_any_pod() {
         restart_policy: None,
         submitted_grace: None,
         windows: false,
+        network: PodNetwork::default(),
     };
     let planned = plan(&pod, &Environment::default(), &Settings::default());
     assert_eq!(planned.decision, Decision::Skip(SkipReason::OptedOut));
@@ -282,11 +285,13 @@ fn namespace_defaults_sit_below_pod_annotations() {
         restart_policy: None,
         submitted_grace: Some(30),
         windows: false,
+        network: PodNetwork::default(),
     };
     let env = Environment {
         namespace: Some(&ns),
         auto_action: HookAction::Exec,
         auto_reason: "test",
+        wait_unavailable: None,
     };
     let Decision::Plan(plan) = plan(&pod, &env, &Settings::default()).decision else {
         panic!("expected a plan");
@@ -411,6 +416,7 @@ fn an_exec_choice_made_by_the_cluster_is_explained_but_an_explicit_one_is_not() 
         namespace: None,
         auto_action: HookAction::Exec,
         auto_reason: "API server v1.29",
+        wait_unavailable: None,
     };
     let warnings_for = |a: &Annotations| {
         let pod = PodInput {
@@ -420,6 +426,7 @@ fn an_exec_choice_made_by_the_cluster_is_explained_but_an_explicit_one_is_not() 
             restart_policy: None,
             submitted_grace: Some(30),
             windows: false,
+            network: PodNetwork::default(),
         };
         plan(&pod, &env, &Settings::default()).warnings
     };
@@ -457,6 +464,7 @@ fn windows_plan(annotations: &Annotations, env: &Environment) -> Planned {
         restart_policy: Some("Always"),
         submitted_grace: Some(30),
         windows: true,
+        network: PodNetwork::default(),
     };
     plan(&pod, env, &Settings::default())
 }
@@ -484,6 +492,7 @@ fn a_windows_pod_gets_no_exec_hook_on_an_old_cluster() {
         namespace: None,
         auto_action: HookAction::Exec,
         auto_reason: "node a runs kubelet v1.29.4",
+        wait_unavailable: None,
     };
     let planned = windows_plan(&Annotations::new(), &env);
     assert_eq!(
@@ -538,6 +547,7 @@ fn a_container_waited_on_coordinates_and_gets_no_hook() {
         restart_policy: None,
         submitted_grace: Some(300),
         windows: false,
+        network: PodNetwork::default(),
     };
     assert!(
         plan.summary(&pod)

@@ -15,6 +15,7 @@ pub enum WarningReason {
     ExecAction,
     LongGrace,
     WindowsPod,
+    WaitUnavailable,
 }
 
 impl WarningReason {
@@ -30,6 +31,7 @@ impl WarningReason {
             WarningReason::ExecAction => "exec_action",
             WarningReason::LongGrace => "long_grace",
             WarningReason::WindowsPod => "windows_pod",
+            WarningReason::WaitUnavailable => "wait_unavailable",
         }
     }
 }

@@ -80,6 +80,11 @@ pub(crate) enum Rule {
     /// A container another container's own `preStop` waits on (it coordinates the
     /// shutdown) gets no injected hook and no delay.
     CoordinatorLeftAlone,
+    /// `wait`: every `httpGet` hook lameduck wrote calls the waiter the record names, a
+    /// native sidecar (`restartPolicy: Always`) with a startup probe on the hooks' port,
+    /// on a port no other container declares, restricted security; the hook's worst case
+    /// (the record's seconds) is the waiter's `--max` plus the hook's `after`.
+    WaiterWellFormed,
 }
 
 pub(crate) const RULES: &[Rule] = &[
@@ -101,6 +106,7 @@ pub(crate) const RULES: &[Rule] = &[
     Rule::Idempotent,
     Rule::TierOrder,
     Rule::CoordinatorLeftAlone,
+    Rule::WaiterWellFormed,
 ];
 
 static CHECKED: [AtomicU64; 18] = [const { AtomicU64::new(0) }; 18];
@@ -397,13 +403,27 @@ fn check_object(
         });
     };
 
-    // Everything but our fields is unchanged.
+    // Everything but our fields is unchanged; the waiter either pass recorded is ours.
+    let waiter = waiter_name(before).or_else(|| waiter_name(after));
     let strip = |object: &Value| {
         let mut object = object.clone();
         let template = PointerBuf::from_tokens(kind.template_path().iter().copied());
         if let Ok(t) = template.resolve_mut(&mut object) {
             if let Some(spec) = t.get_mut("spec").and_then(Value::as_object_mut) {
                 spec.remove("terminationGracePeriodSeconds");
+                if let Some(waiter) = &waiter {
+                    if let Some(list) = spec.get_mut("initContainers").and_then(Value::as_array_mut)
+                    {
+                        list.retain(|c| c["name"].as_str() != Some(waiter.as_str()));
+                    }
+                    // An `initContainers` list lameduck created whole for its waiter.
+                    if spec
+                        .get("initContainers")
+                        .is_some_and(|l| l.is_null() || l == &json!([]))
+                    {
+                        spec.remove("initContainers");
+                    }
+                }
                 if let Some(list) = spec.get_mut("containers").and_then(Value::as_array_mut) {
                     for c in list {
                         if let Some(l) = c.get_mut("lifecycle").and_then(Value::as_object_mut) {
@@ -457,10 +477,16 @@ fn check_object(
             .map(|c| c["name"].clone())
             .collect()
     };
+    let users_init = |t: &Value| -> Vec<Value> {
+        containers(t, "initContainers")
+            .into_iter()
+            .filter(|c| waiter.is_none() || c["name"].as_str() != waiter.as_deref())
+            .collect()
+    };
     ensure(
         Rule::NamesUnchanged,
         names(before, "containers") == names(after, "containers")
-            && containers(before, "initContainers") == containers(after, "initContainers"),
+            && users_init(before) == users_init(after),
         || "container names or init containers changed".into(),
     )?;
 
@@ -585,7 +611,10 @@ fn check_object(
             },
         )?;
         let hook = pre_stop(a).cloned().unwrap_or_default();
-        let seconds = if let Some(sleep) = hook.get("sleep") {
+        let seconds = if hook.get("httpGet").is_some() {
+            check_waiter(after, &status, name, injected, &hook)?;
+            i64::try_from(injected.seconds).unwrap_or(i64::MAX)
+        } else if let Some(sleep) = hook.get("sleep") {
             let seconds = sleep["seconds"].as_i64();
             ensure(Rule::SleepPositive, seconds.is_some_and(|s| s >= 1), || {
                 format!("container {name:?}: {hook}")
@@ -756,6 +785,95 @@ pub(crate) fn coordinators(
     targets
 }
 
+/// The waiter the status record names, if any.
+fn waiter_name(template: &Value) -> Option<String> {
+    annotations_of(template)
+        .get(annotations::STATUS)
+        .and_then(Value::as_str)
+        .and_then(Status::parse)
+        .and_then(|status| status.waiter)
+}
+
+/// A `wait` hook and the waiter it calls.
+fn check_waiter(
+    template: &Value,
+    status: &Status,
+    name: &str,
+    injected: &lameduck::plan::status::InjectedHook,
+    hook: &Value,
+) -> Result<(), Violation> {
+    let rule = Rule::WaiterWellFormed;
+    let get = &hook["httpGet"];
+    let port = get["port"].as_u64();
+    let path = get["path"].as_str().unwrap_or_default();
+    ensure(
+        rule,
+        get["scheme"] == "HTTP" && get.get("host").is_none() && port.is_some_and(|p| p > 0),
+        || format!("container {name:?}: hook {hook}"),
+    )?;
+    let waiter = status.waiter.as_deref().and_then(|waiter| {
+        containers(template, "initContainers")
+            .into_iter()
+            .find(|c| c["name"].as_str() == Some(waiter))
+    });
+    let Some(waiter) = waiter else {
+        return Err(Violation {
+            rule,
+            detail: format!("container {name:?} calls a waiter the pod lacks: {status:?}"),
+        });
+    };
+    let args: Vec<&str> = waiter["args"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let flag = |flag: &str| {
+        args.iter()
+            .find_map(|a| a.strip_prefix(flag))
+            .map(str::to_string)
+    };
+    let waiter_port = flag("--port=").and_then(|p| p.parse::<u64>().ok());
+    let max = flag("--max=").and_then(|m| lameduck::plan::duration::parse_seconds(&m).ok());
+    let security = &waiter["securityContext"];
+    ensure(
+        rule,
+        waiter["restartPolicy"] == "Always"
+            && waiter["startupProbe"]["httpGet"]["port"].as_u64() == port
+            && waiter_port == port
+            && security["runAsNonRoot"] == true
+            && security["allowPrivilegeEscalation"] == false
+            && security["readOnlyRootFilesystem"] == true
+            && security["capabilities"]["drop"] == json!(["ALL"])
+            && security["seccompProfile"]["type"] == "RuntimeDefault",
+        || format!("waiter {waiter} for hook {hook}"),
+    )?;
+    // No other container declares the waiter's port.
+    let clash = containers(template, "containers")
+        .into_iter()
+        .chain(containers(template, "initContainers"))
+        .filter(|c| c["name"] != waiter["name"])
+        .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+        .any(|p| p["containerPort"].as_u64() == port);
+    ensure(rule, !clash, || {
+        format!("port {port:?} is declared by another container")
+    })?;
+    let expected_path = match injected.after {
+        Some(after) => format!("/release?after={after}"),
+        None => format!("/release?at={}", injected.seconds),
+    };
+    ensure(rule, path == expected_path, || {
+        format!("container {name:?}: path {path:?}, record {injected:?}")
+    })?;
+    ensure(
+        rule,
+        match (injected.after, max) {
+            (Some(after), Some(max)) => max.checked_add(after) == Some(injected.seconds),
+            (None, Some(max)) => injected.seconds < max,
+            (_, None) => false,
+        },
+        || format!("container {name:?}: record {injected:?}, waiter --max {max:?}"),
+    )
+}
+
 /// proxy < app < sidecar, using the plan's roles and the object's actual sleeps.
 fn check_tier_order(
     webhook: &Webhook,
@@ -783,8 +901,10 @@ fn check_tier_order(
     if sleep_override {
         return Ok(());
     }
+    let choice = webhook.cluster.action();
     let env = Environment {
-        auto_action: webhook.cluster.action().action,
+        auto_action: choice.action,
+        wait_unavailable: choice.wait_unavailable.as_deref(),
         ..Environment::default()
     };
     let injection = lameduck::inject::inject(kind, &template, &env, &webhook.settings);

@@ -340,6 +340,16 @@ def test_settings_become_flags() -> None:
         "max-sleep": "10m",
         "max-grace": "2h",
         "action": "exec",
+        "waiter-image": "ghcr.io/lameduck/lameduck:0.1.0",
+        "waiter-image-pull-policy": "IfNotPresent",
+        "wait-min": "2s",
+        "wait-max": "30s",
+        "wait-window": "1500ms",
+        "waiter-port": "9471",
+        "waiter-cpu-request": "5m",
+        "waiter-memory-request": "8Mi",
+        "waiter-cpu-limit": "100m",
+        "waiter-memory-limit": "32Mi",
         "sidecar-patterns": "vault-agent,fluent-bit",
         "proxy-patterns": "nginx",
         "log-format": "text",
@@ -348,6 +358,19 @@ def test_settings_become_flags() -> None:
     assert "sidecar-patterns" not in flags() and "proxy-patterns" not in flags()
     pod = one(values, "Deployment")["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False  # --kube=off needs no token
+
+
+def test_the_waiter_is_the_charts_own_image() -> None:
+    values = {
+        "image": {"repository": "localhost/lameduck", "tag": "e2e", "pullPolicy": "Never"},
+        "settings": {"action": "wait", "wait": {"max": "45s", "resources": {"limits": {"memory": "16Mi"}}}},
+    }
+    f = flags(values)
+    assert f["action"] == "wait"
+    assert f["waiter-image"] == container(values)["image"] == "localhost/lameduck:e2e"
+    assert f["waiter-image-pull-policy"] == "Never"
+    assert f["wait-max"] == "45s" and f["waiter-memory-limit"] == "16Mi"
+    assert f["waiter-cpu-limit"] == "100m"  # the rest of the defaults stay
 
 
 @pytest.mark.parametrize("certs", [c["certs"] for c in ALL_COMBINATIONS[:3]], ids=lambda c: c["mode"])

@@ -337,8 +337,10 @@ fn pod_annotation() -> impl Strategy<Value = (&'static str, String)> {
         (Just(annotations::INJECT), choice(&["true", "false"])),
         (
             Just(annotations::ACTION),
-            choice(&["sleep", "exec", "auto"])
+            choice(&["sleep", "exec", "auto", "wait"])
         ),
+        (Just(annotations::WAIT_MIN), duration()),
+        (Just(annotations::WAIT_MAX), duration()),
     ]
 }
 

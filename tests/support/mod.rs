@@ -288,3 +288,11 @@ pub(crate) async fn wait_until(what: &str, timeout: Duration, mut condition: imp
     })
     .await
 }
+
+/// `wait` settings with a waiter image, so pods that ask for `wait` get a waiter.
+#[allow(dead_code)]
+pub(crate) fn wait_settings() -> lameduck::plan::wait::WaitSettings {
+    let mut wait = lameduck::plan::wait::WaitSettings::default();
+    wait.container.image = Some("localhost/lameduck:test".into());
+    wait
+}

@@ -65,14 +65,36 @@ impl TemplateReport {
                 grace_text(Some(submitted))
             ),
         };
-        let _ = writeln!(
-            out,
-            "  budgets: sleep {}, shutdown {}, stagger {}; preStop action {}",
-            human(budgets.sleep_seconds),
-            human(budgets.shutdown_seconds),
-            human(budgets.stagger_seconds),
-            action.as_str()
-        );
+        match &self.wait {
+            Some(wait) => {
+                let _ = writeln!(
+                    out,
+                    "  budgets: wait until quiet {}-{}, shutdown {}, stagger {}; preStop action wait ({} on port {})",
+                    human(wait.min_seconds),
+                    human(wait.max_seconds),
+                    human(budgets.shutdown_seconds),
+                    human(budgets.stagger_seconds),
+                    wait.container,
+                    wait.port
+                );
+                let _ = writeln!(
+                    out,
+                    "  SIGTERM times are the latest (release at {}); a quiet pod is released earlier, from {}",
+                    human(wait.max_seconds),
+                    human(wait.min_seconds)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  budgets: sleep {}, shutdown {}, stagger {}; preStop action {}",
+                    human(budgets.sleep_seconds),
+                    human(budgets.shutdown_seconds),
+                    human(budgets.stagger_seconds),
+                    action.as_str()
+                );
+            }
+        }
 
         let mut rows: Vec<[String; 6]> = Vec::new();
         let mut ordered: Vec<&ContainerReport> = self.containers.iter().collect();
@@ -81,10 +103,26 @@ impl TemplateReport {
         ordered.sort_by_key(|c| c.sigterm_at_seconds.unwrap_or(u64::MAX));
         for container in ordered {
             let seconds = |value: Option<u64>| value.map_or("?".to_string(), human);
-            let pre_stop = match container.pre_stop {
-                PreStop::Injected => format!("sleep {}", seconds(container.sigterm_at_seconds)),
-                PreStop::Own => "own hook".to_string(),
-                PreStop::None => "none".to_string(),
+            let pre_stop = match (container.pre_stop, &self.wait) {
+                (PreStop::Injected, Some(wait)) => match container.release_after_seconds {
+                    Some(0) => format!(
+                        "waits until quiet, {}-{}",
+                        human(wait.min_seconds),
+                        human(wait.max_seconds)
+                    ),
+                    Some(after) => format!(
+                        "waits until quiet, {}-{}, then +{}",
+                        human(wait.min_seconds),
+                        human(wait.max_seconds),
+                        human(after)
+                    ),
+                    None => format!("waiter, fixed {}", seconds(container.sigterm_at_seconds)),
+                },
+                (PreStop::Injected, None) => {
+                    format!("sleep {}", seconds(container.sigterm_at_seconds))
+                }
+                (PreStop::Own, _) => "own hook".to_string(),
+                (PreStop::None, _) => "none".to_string(),
             };
             rows.push([
                 seconds(container.sigterm_at_seconds),
@@ -99,7 +137,8 @@ impl TemplateReport {
             .containers
             .iter()
             .any(|c| c.pre_stop == PreStop::Injected);
-        for name in &self.native_sidecars {
+        let waiter = self.wait.as_ref().map(|wait| wait.container.to_string());
+        for name in self.native_sidecars.iter().chain(&waiter) {
             // The grace period reserves one stagger for them after the last container.
             let budget = if injected {
                 human(budgets.stagger_seconds)

@@ -109,7 +109,7 @@ pub(crate) const RULES: &[Rule] = &[
     Rule::WaiterWellFormed,
 ];
 
-static CHECKED: [AtomicU64; 18] = [const { AtomicU64::new(0) }; 18];
+static CHECKED: [AtomicU64; RULES.len()] = [const { AtomicU64::new(0) }; RULES.len()];
 
 fn count(rule: Rule) {
     CHECKED[rule as usize].fetch_add(1, Ordering::Relaxed);

@@ -117,10 +117,11 @@ demo_app() {
   rolling_app "$1" 8080 "$(container app lameduck-demo 8080 "$(demo_args)" "${4:-}")" "${2:-}" "${3:-}"
 }
 
-# nginx_app NAME: nginx in front of the app in one pod, nginx proxying to 127.0.0.1:8080.
+# nginx_app NAME [POD-SPEC-EXTRA] [POD-ANNOTATIONS-JSON]: nginx in front of the app in
+# one pod, nginx proxying to 127.0.0.1:8080.
 nginx_app() {
   rolling_app "$1" 8000 "$(container nginx lameduck-nginx 8000)
-$(container app lameduck-demo "" "$(demo_args 127.0.0.1:8080)")"
+$(container app lameduck-demo "" "$(demo_args 127.0.0.1:8080)")" "${2:-}" "${3:-}"
 }
 
 # deploy NAMESPACE WORKLOAD-FUNCTION NAME [ARGS...]: applies the workload in NAMESPACE and
@@ -261,4 +262,16 @@ expect_failures() {
 # baseline may or may not fail on this machine).
 report_arm() {
   echo "   $1 $2, arm $3: $(sum "$1" "$2" "$3" failed) of $(sum "$1" "$2" "$3" requests) failed ($(kinds "$1" "$2" "$3"))"
+}
+
+# report_linger SCENARIO VARIANT: how long the old pods lingered after their deletion
+# before SIGTERM (median and range over every pod), and the rollouts' median length.
+# Measured, not asserted: the README's table shows it.
+report_linger() {
+  rows "$1" "$2" | jq -rs --arg s "$1" --arg v "$2" '
+    def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
+      else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+    (.[0].arm) as $arm | map(select(.arm == $arm)) as $rounds
+    | ($rounds | map(.linger_seconds) | add // []) as $l
+    | "   \($s) \($v): deletion → SIGTERM median \($l | median) s (\($l | min)–\($l | max) s over \($l | length) pods), rollout median \($rounds | map(.rollout_seconds) | median) s"'
 }

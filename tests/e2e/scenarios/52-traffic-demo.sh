@@ -5,8 +5,10 @@
 #   B  NodePort, a pool of 16 keep-alive connections
 #   C  the ingress (Traefik: its own upstream pool to the pods), keep-alive client
 #   D  the ingress, HTTP/2 from the client (h2c)
-# in three namespaces: one lameduck leaves alone (without), one it plans (with), and a
-# negative control it plans with `lameduck.dev/sleep: "0"`, which must fail again.
+# in four namespaces: one lameduck leaves alone (without), one it plans (with: the fixed
+# sleep), one whose pods ask for `lameduck.dev/action: wait` (held until their traffic
+# stops: at least 2 s, at most 30 s), and a negative control it plans with
+# `lameduck.dev/sleep: "0"`, which must fail again.
 # shellcheck source=tests/e2e/check.sh
 source "$E2E_REPO/tests/e2e/check.sh"
 # shellcheck source=tests/e2e/rollout/lib.sh
@@ -16,18 +18,25 @@ skip_without_node
 scenario="demo app"
 new_ns s52-without lameduck.dev/inject=disabled
 new_ns s52-with
+new_ns s52-wait
 new_ns s52-control
 deploy s52-without demo_app demo
 deploy s52-with demo_app demo
+deploy s52-wait demo_app demo "" '{"lameduck.dev/action": "wait"}'
 deploy s52-control demo_app demo "" '{"lameduck.dev/sleep": "0"}'
 
 expect_match "demo app: lameduck planned the pods in s52-with" \
   "$(kubectl -n s52-with get pods -l app=demo -o jsonpath='{.items[0].spec.containers[0].lifecycle.preStop}')" 'sleep'
 expect "demo app: and left those in s52-without alone" \
   "$(kubectl -n s52-without get pods -l app=demo -o jsonpath='{.items[0].spec.containers[0].lifecycle.preStop}')" ""
+spec=$(kubectl -n s52-wait get pods -l app=demo -o json | jq '.items[0].spec')
+expect "demo app: with action wait, the pod runs lameduck's waiter and its hook calls it" \
+  "$(jq -r '[(.initContainers // [])[].name] | join(",")' <<<"$spec") $(jq -r '.containers[0].lifecycle.preStop.httpGet.path' <<<"$spec")" \
+  "lameduck-waiter /release?after=0"
 
 variant without s52-without
 variant with s52-with
+variant "with wait" s52-wait
 variant "control (sleep 0)" s52-control
 arm A nodeport new 40 / "NodePort, new connection per request"
 arm B nodeport pool 40 / "NodePort, 16 keep-alive connections"
@@ -37,12 +46,18 @@ measure "$scenario" demo
 
 expect_rounds "$scenario" without no
 expect_rounds "$scenario" with yes 10
+expect_rounds "$scenario" "with wait" yes
 expect_rounds "$scenario" "control (sleep 0)" any
-for a in A B C D; do expect_clean "$scenario" with "$a"; done
+for a in A B C D; do
+  expect_clean "$scenario" with "$a"
+  expect_clean "$scenario" "with wait" "$a"
+done
 expect_failures "$scenario" without A "SIGTERM while kube-proxy still routes new connections"
 expect_failures "$scenario" without C "SIGTERM while the ingress still routes to the pod"
 report_arm "$scenario" without B
 report_arm "$scenario" without D
 expect_failures "$scenario" "control (sleep 0)" A "lameduck with sleep 0 is no cure: the harness sees the race"
 expect_failures "$scenario" "control (sleep 0)" C "lameduck with sleep 0 is no cure: the harness sees the race"
+report_linger "$scenario" with
+report_linger "$scenario" "with wait"
 finish

@@ -3,7 +3,9 @@
 # through the NodePort (A) and through the ingress with keep-alive (F). Without lameduck
 # both containers get SIGTERM at once: the app closes while nginx still proxies to it
 # (502) and nginx closes while clients still arrive. With lameduck, nginx stops first,
-# after the endpoints are gone, and the app after it: no failure.
+# after the endpoints are gone, and the app after it: no failure. With
+# `lameduck.dev/action: wait`, nginx is released when the pod is quiet and the app a
+# stagger (5 s) after it.
 # shellcheck source=tests/e2e/check.sh
 source "$E2E_REPO/tests/e2e/check.sh"
 # shellcheck source=tests/e2e/rollout/lib.sh
@@ -13,16 +15,23 @@ skip_without_node
 scenario="nginx + app"
 new_ns s53-without lameduck.dev/inject=disabled
 new_ns s53-with
+new_ns s53-wait
 deploy s53-without nginx_app web
 deploy s53-with nginx_app web
+deploy s53-wait nginx_app web "" '{"lameduck.dev/action": "wait"}'
 
 pod=$(kubectl -n s53-with get pods -l app=web -o json | jq '.items[0]')
 expect "nginx + app: lameduck stops nginx before the app" \
   "$(jq -r '[.spec.containers[] | "\(.name)=\(.lifecycle.preStop.sleep.seconds // .lifecycle.preStop.exec.command[1] // "none")"] | join(" ")' <<<"$pod")" \
   "nginx=10 app=15"
+expect "nginx + app: with action wait, nginx is released first and the app a stagger after" \
+  "$(kubectl -n s53-wait get pods -l app=web -o json |
+    jq -r '[.items[0].spec.containers[] | "\(.name)=\(.lifecycle.preStop.httpGet.path)"] | join(" ")')" \
+  "nginx=/release?after=0 app=/release?after=5"
 
 variant without s53-without
 variant with s53-with
+variant "with wait" s53-wait
 arm A nodeport new 50 / "NodePort, new connection per request"
 arm F ingress pool 50 / "ingress, keep-alive client"
 measure "$scenario" web
@@ -31,6 +40,11 @@ expect_rounds "$scenario" without no
 expect_rounds "$scenario" with yes 15
 expect_clean "$scenario" with A
 expect_clean "$scenario" with F
+expect_rounds "$scenario" "with wait" yes
+expect_clean "$scenario" "with wait" A
+expect_clean "$scenario" "with wait" F
+report_linger "$scenario" with
+report_linger "$scenario" "with wait"
 expect_failures "$scenario" without A "nginx and the app stop while kube-proxy still routes to them"
 report_arm "$scenario" without F
 finish

@@ -2,7 +2,7 @@
 # e2e: background (each round waits for queue-proxy's drain: the other traffic scenarios run beside it)
 # Helpers below are called by name (deploy).
 # shellcheck disable=SC2329
-# Scenario 54: a pod that choreographs its own shutdown, wired as Knative wires a
+# Scenario 51 (Knative): a pod that choreographs its own shutdown, wired as Knative wires a
 # revision: the app (user-container) behind queue-proxy, the app's own preStop an
 # httpGet to queue-proxy's admin port 8022 /wait-for-drain, which returns once
 # queue-proxy, itself stopping, has drained. Knative declares no port 8022: queue-proxy

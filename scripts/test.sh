@@ -49,8 +49,9 @@ cargo test --locked --all-targets
 step "YAML read as kubectl reads it: corpus against sigs.k8s.io/yaml (Go)"
 tests/yaml-diff/check.sh
 
-step "the README's real-cluster table is generated from docs/results/rollouts.jsonl"
+step "the README's measured tables are generated from docs/results/*.jsonl"
 "$PYTHON" scripts/results-table.py docs/results/rollouts.jsonl --check README.md
+"$PYTHON" scripts/waiter-cost.py --table docs/results/waiter-cost.jsonl --check README.md
 
 step "fixtures end to end: Python jsonpatch applies every patch, kubernetes-validate --strict accepts every result"
 cargo build --locked --quiet

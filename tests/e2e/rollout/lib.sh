@@ -13,6 +13,9 @@ RESULTS_JSON=$E2E_STATE/results.jsonl
 RESULTS_MD=$E2E_STATE/results.md
 # Rollouts per variant; every arm of a variant is measured in the same rollouts.
 ROLLOUT_ROUNDS=${ROLLOUT_ROUNDS:-3}
+# How long after the last old pod is gone the data plane may still route to it (failures
+# then are the race's tail, not noise): Traefik's 2 s throttle and kube-proxy's 1 s sync.
+ROLLOUT_TAIL=${ROLLOUT_TAIL:-3s}
 # The demo app reports its SIGTERM to the load tool here (the node's bridge address).
 E2E_BEACON_PORT=${E2E_BEACON_PORT:-19555}
 
@@ -164,10 +167,10 @@ measure() {
   local scenario=$1 deployment=$2 beacon=${3:-$E2E_BEACON_PORT} config
   config=$(mktemp)
   jq -n --arg scenario "$scenario" --arg deployment "$deployment" --argjson rounds "$ROLLOUT_ROUNDS" \
-    --arg ingress "${INGRESS_URL:-}" --arg beacon "$(node_ip):$beacon" --arg commit "$(commit)" \
+    --arg ingress "${INGRESS_URL:-}" --arg tail "$ROLLOUT_TAIL" --arg beacon "$(node_ip):$beacon" --arg commit "$(commit)" \
     --argjson variants "[$(IFS=,; echo "${variants[*]}")]" --argjson arms "[$(IFS=,; echo "${arms[*]}")]" \
     '{scenario: $scenario, deployment: $deployment, selector: "app=\($deployment)", rounds: $rounds,
-      settle: "2s", timeout: "5m", ingress_url: $ingress, beacon: $beacon, commit: $commit,
+      settle: "2s", tail: $tail, timeout: "5m", ingress_url: $ingress, beacon: $beacon, commit: $commit,
       variants: $variants, arms: $arms}' >"$config"
   forget "$scenario"
   if ! "$(rollout_load_bin)" -config "$config" -json "$RESULTS_JSON"; then

@@ -18,6 +18,8 @@ if [[ ${E2E_KUBE_PROXY_MIN_SYNC:-1s} == 1s && ${E2E_INGRESS_THROTTLE:-2s} == 2s 
   exit 0
 fi
 
+# The data plane forgets a pod up to 15 s after it is gone.
+ROLLOUT_TAIL=16s
 new_ns s56-without lameduck.dev/inject=disabled
 new_ns s56-with
 new_ns s56-wait

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Scenario 53: nginx in front of the app in one pod (the background write-up's case),
+# e2e: background (it runs beside the demo app's matrix)
+# Scenario 52: nginx in front of the app in one pod (the background write-up's case),
 # through the NodePort (A) and through the ingress with keep-alive (F). Without lameduck
 # both containers get SIGTERM at once: the app closes while nginx still proxies to it
 # (502) and nginx closes while clients still arrive. With lameduck, nginx stops first,
@@ -13,25 +14,27 @@ source "$E2E_REPO/tests/e2e/rollout/lib.sh"
 skip_without_node
 
 scenario="nginx + app"
-new_ns s53-without lameduck.dev/inject=disabled
-new_ns s53-with
-new_ns s53-wait
-deploy s53-without nginx_app web
-deploy s53-with nginx_app web
-deploy s53-wait nginx_app web "" '{"lameduck.dev/action": "wait"}'
+# Its own beacon port: it runs beside the demo app's scenario.
+E2E_BEACON_PORT=$((E2E_BEACON_PORT + 3))
+new_ns s52-without lameduck.dev/inject=disabled
+new_ns s52-with
+new_ns s52-wait
+deploy s52-without nginx_app web
+deploy s52-with nginx_app web
+deploy s52-wait nginx_app web "" '{"lameduck.dev/action": "wait"}'
 
-pod=$(kubectl -n s53-with get pods -l app=web -o json | jq '.items[0]')
+pod=$(kubectl -n s52-with get pods -l app=web -o json | jq '.items[0]')
 expect "nginx + app: lameduck stops nginx before the app" \
   "$(jq -r '[.spec.containers[] | "\(.name)=\(.lifecycle.preStop.sleep.seconds // .lifecycle.preStop.exec.command[1] // "none")"] | join(" ")' <<<"$pod")" \
   "nginx=10 app=15"
 expect "nginx + app: with action wait, nginx is released first and the app a stagger after" \
-  "$(kubectl -n s53-wait get pods -l app=web -o json |
+  "$(kubectl -n s52-wait get pods -l app=web -o json |
     jq -r '[.items[0].spec.containers[] | "\(.name)=\(.lifecycle.preStop.httpGet.path)"] | join(" ")')" \
   "nginx=/release?after=0 app=/release?after=5"
 
-variant without s53-without
-variant with s53-with
-variant "with wait" s53-wait
+variant without s52-without
+variant with s52-with
+variant "with wait" s52-wait
 arm A nodeport new 50 / "NodePort, new connection per request"
 arm F ingress pool 50 / "ingress, keep-alive client"
 measure "$scenario" web
@@ -42,7 +45,7 @@ expect_clean "$scenario" with A
 expect_clean "$scenario" with F
 expect_rounds "$scenario" "with wait" yes
 expect_clean "$scenario" "with wait" A
-# Through the ingress, wait may release before Traefik drops the pod (see scenario 52).
+# Through the ingress, wait may release before Traefik drops the pod (see scenario 53).
 report_arm "$scenario" "with wait" F
 report_linger "$scenario" with
 report_linger "$scenario" "with wait"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scenario 52: the demo app (stops accepting on SIGTERM, like most frameworks), 3
+# Scenario 53: the demo app (stops accepting on SIGTERM, like most frameworks), 3
 # replicas, rolled under four kinds of traffic at once — the traffic matrix's arms A–D:
 #   A  NodePort (kube-proxy), a new connection per request
 #   B  NodePort, a pool of 16 keep-alive connections
@@ -16,28 +16,28 @@ source "$E2E_REPO/tests/e2e/rollout/lib.sh"
 skip_without_node
 
 scenario="demo app"
-new_ns s52-without lameduck.dev/inject=disabled
-new_ns s52-with
-new_ns s52-wait
-new_ns s52-control
-deploy s52-without demo_app demo
-deploy s52-with demo_app demo
-deploy s52-wait demo_app demo "" '{"lameduck.dev/action": "wait"}'
-deploy s52-control demo_app demo "" '{"lameduck.dev/sleep": "0"}'
+new_ns s53-without lameduck.dev/inject=disabled
+new_ns s53-with
+new_ns s53-wait
+new_ns s53-control
+deploy s53-without demo_app demo
+deploy s53-with demo_app demo
+deploy s53-wait demo_app demo "" '{"lameduck.dev/action": "wait"}'
+deploy s53-control demo_app demo "" '{"lameduck.dev/sleep": "0"}'
 
-expect_match "demo app: lameduck planned the pods in s52-with" \
-  "$(kubectl -n s52-with get pods -l app=demo -o jsonpath='{.items[0].spec.containers[0].lifecycle.preStop}')" 'sleep'
-expect "demo app: and left those in s52-without alone" \
-  "$(kubectl -n s52-without get pods -l app=demo -o jsonpath='{.items[0].spec.containers[0].lifecycle.preStop}')" ""
-spec=$(kubectl -n s52-wait get pods -l app=demo -o json | jq '.items[0].spec')
+expect_match "demo app: lameduck planned the pods in s53-with" \
+  "$(kubectl -n s53-with get pods -l app=demo -o jsonpath='{.items[0].spec.containers[0].lifecycle.preStop}')" 'sleep'
+expect "demo app: and left those in s53-without alone" \
+  "$(kubectl -n s53-without get pods -l app=demo -o jsonpath='{.items[0].spec.containers[0].lifecycle.preStop}')" ""
+spec=$(kubectl -n s53-wait get pods -l app=demo -o json | jq '.items[0].spec')
 expect "demo app: with action wait, the pod runs lameduck's waiter and its hook calls it" \
   "$(jq -r '[(.initContainers // [])[].name] | join(",")' <<<"$spec") $(jq -r '.containers[0].lifecycle.preStop.httpGet.path' <<<"$spec")" \
   "lameduck-waiter /release?after=0"
 
-variant without s52-without
-variant with s52-with
-variant "with wait" s52-wait
-variant "control (sleep 0)" s52-control
+variant without s53-without
+variant with s53-with
+variant "with wait" s53-wait
+variant "control (sleep 0)" s53-control
 arm A nodeport new 40 / "NodePort, new connection per request"
 arm B nodeport pool 40 / "NodePort, 16 keep-alive connections"
 arm C ingress pool 40 / "ingress, keep-alive client"

@@ -234,7 +234,7 @@ up() {
   lameduck_configure "" || fail_up lameduck
   if [[ $E2E_NODE == 1 ]]; then
     e2e_log "ingress (Traefik $(grep -oP '^TRAEFIK_VERSION=\K\S+' "$repo/tests/e2e/versions.sh"), IngressClass traefik, 127.0.0.1:$E2E_INGRESS_PORT)"
-    ingress_up || fail_up kubelet
+    ingress_up || fail_up traefik
   fi
   e2e_log "up in $((SECONDS - started))s; state in $E2E_STATE"
   exports

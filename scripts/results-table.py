@@ -18,7 +18,8 @@ import statistics
 import sys
 from collections import OrderedDict
 
-BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+import readme_section
+
 
 
 def load(path):
@@ -77,24 +78,8 @@ def main():
     if not path:
         print(text)
         return 0
-    with open(path, encoding="utf-8") as f:
-        readme = f.read()
-    if BEGIN not in readme or END not in readme:
-        print(f"{path}: no {BEGIN} ... {END} section", file=sys.stderr)
-        return 1
-    head, rest = readme.split(BEGIN, 1)
-    current, tail = rest.split(END, 1)
-    if args.check:
-        if current.strip() != text.strip():
-            print(f"{path}: the results table is not what {args.results} makes: "
-                  f"run scripts/results-table.py {args.results} --readme {path}", file=sys.stderr)
-            return 1
-        print(f"{path}: results table matches {args.results}")
-        return 0
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(f"{head}{BEGIN}\n{text}\n{END}{tail}")
-    return 0
-
+    return readme_section.write_or_check(path, "results", text, bool(args.check),
+                                         f"scripts/results-table.py {args.results} --readme {path}")
 
 if __name__ == "__main__":
     sys.exit(main())

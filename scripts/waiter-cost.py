@@ -31,6 +31,8 @@ import threading
 import time
 import urllib.request
 
+import readme_section
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -69,9 +71,6 @@ def measure(pid: int, name: str, seconds: float) -> None:
                     "cpu_ms_per_s": round(1000 * cpu / wall, 1)})
 
 
-BEGIN, END = "<!-- waiter-cost:begin -->", "<!-- waiter-cost:end -->"
-
-
 def table(path: str) -> str:
     import json
     with open(path) as f:
@@ -92,21 +91,8 @@ def table(path: str) -> str:
 
 
 def readme_table(path: str, readme: str, check: bool) -> int:
-    text = table(path)
-    with open(readme) as f:
-        body = f.read()
-    head, rest = body.split(BEGIN, 1)
-    current, tail = rest.split(END, 1)
-    if check:
-        if current.strip() != text.strip():
-            print(f"{readme}: the waiter cost table is not what {path} makes: "
-                  f"run scripts/waiter-cost.py --table {path} --readme {readme}", file=sys.stderr)
-            return 1
-        print(f"{readme}: waiter cost table matches {path}")
-        return 0
-    with open(readme, "w") as f:
-        f.write(f"{head}{BEGIN}\n{text}\n{END}{tail}")
-    return 0
+    return readme_section.write_or_check(readme, "waiter-cost", table(path), check,
+                                         f"scripts/waiter-cost.py --table {path} --readme {readme}")
 
 
 def local_address() -> str:

@@ -33,17 +33,26 @@ pub(super) fn action(layers: &Layers, warnings: &mut Vec<Warning>) -> Option<Act
     }
 }
 
+/// A pod-level duration annotation from the pod, else its namespace (`Layers::lookup`),
+/// read and bounded with a warning when it is off.
+fn layered_duration(
+    layers: &Layers,
+    key: &str,
+    bounds: Bounds,
+    warnings: &mut Vec<Warning>,
+) -> Option<u64> {
+    layers.lookup(key).and_then(|(value, source)| {
+        annotations::read_duration(key, value, source, bounds, warnings)
+    })
+}
+
 pub(super) fn budgets(
     pod: &PodInput,
     layers: &Layers,
     settings: &Settings,
     warnings: &mut Vec<Warning>,
 ) -> Budgets {
-    let mut duration = |key: &str, bounds: Bounds| {
-        layers.lookup(key).and_then(|(value, source)| {
-            annotations::read_duration(key, value, source, bounds, warnings)
-        })
-    };
+    let mut duration = |key: &str, bounds: Bounds| layered_duration(layers, key, bounds, warnings);
     let sleep = duration(
         annotations::SLEEP,
         Bounds {
@@ -89,11 +98,7 @@ pub(super) fn wait_bounds(
     settings: &Settings,
     warnings: &mut Vec<Warning>,
 ) -> (u64, u64) {
-    let mut duration = |key: &str, bounds: Bounds| {
-        layers.lookup(key).and_then(|(value, source)| {
-            annotations::read_duration(key, value, source, bounds, warnings)
-        })
-    };
+    let mut duration = |key: &str, bounds: Bounds| layered_duration(layers, key, bounds, warnings);
     let max = duration(
         annotations::WAIT_MAX,
         Bounds {

@@ -40,29 +40,29 @@ gobuild() { # gobuild MODULE-DIR PACKAGE OUTPUT
 gobuild "$here" ./mkimage "$tools/mkimage"
 mkimage=$tools/mkimage
 
+# static_image NAME BINARY USER [MKIMAGE-ARGS...]: an image of one static binary, /NAME,
+# its entrypoint, run as USER; rebuilt when the binary (or mkimage) changes.
+static_image() {
+  local name=$1 binary=$2 user=$3 h
+  shift 3
+  h=$(hash_of "$binary" "$mkimage")
+  fresh "$name" "$h" || {
+    "$mkimage" -o "$out/$name.tar" -t "localhost/lameduck-$name:e2e" \
+      -add "$binary:/$name" -entrypoint "[\"/$name\"]" -user "$user" "$@"
+    stamp "$name" "$h"
+  }
+  echo "$out/$name.tar"
+}
+
 pause() {
   gobuild "$here" ./pause "$tools/pause"
-  local h
-  h=$(hash_of "$tools/pause" "$mkimage")
-  fresh pause "$h" || {
-    # 65535: the UID the upstream pause image runs as.
-    "$mkimage" -o "$out/pause.tar" -t localhost/lameduck-pause:e2e \
-      -add "$tools/pause:/pause" -entrypoint '["/pause"]' -user 65535:65535
-    stamp pause "$h"
-  }
-  echo "$out/pause.tar"
+  # 65535: the UID the upstream pause image runs as.
+  static_image pause "$tools/pause" 65535:65535
 }
 
 demo() {
   gobuild "$here/../demo" . "$tools/demo"
-  local h
-  h=$(hash_of "$tools/demo" "$mkimage")
-  fresh demo "$h" || {
-    "$mkimage" -o "$out/demo.tar" -t localhost/lameduck-demo:e2e \
-      -add "$tools/demo:/demo" -entrypoint '["/demo"]' -user 65532:65532
-    stamp demo "$h"
-  }
-  echo "$out/demo.tar"
+  static_image demo "$tools/demo" 65532:65532
 }
 
 # nginx: the binary, every library ldd names (symlinks resolved to the files they point
@@ -110,26 +110,13 @@ EOF
 
 queue() {
   gobuild "$here" ./queue "$tools/queue"
-  local h
-  h=$(hash_of "$tools/queue" "$mkimage")
-  fresh queue "$h" || {
-    "$mkimage" -o "$out/queue.tar" -t localhost/lameduck-queue:e2e \
-      -add "$tools/queue:/queue" -entrypoint '["/queue"]' -user 65532:65532
-    stamp queue "$h"
-  }
-  echo "$out/queue.tar"
+  static_image queue "$tools/queue" 65532:65532
 }
 
 traefik() {
-  local bin=${E2E_BIN:-$E2E_CACHE/bin}/traefik h
+  local bin=${E2E_BIN:-$E2E_CACHE/bin}/traefik
   [[ -x $bin ]] || { say "traefik: $bin missing (tests/e2e/build.sh traefik)"; return 1; }
-  h=$(hash_of "$bin" "$mkimage")
-  fresh traefik "$h" || {
-    "$mkimage" -o "$out/traefik.tar" -t localhost/lameduck-traefik:e2e \
-      -add "$bin:/traefik" -dir /tmp:1777 -entrypoint '["/traefik"]' -user 65532:65532
-    stamp traefik "$h"
-  }
-  echo "$out/traefik.tar"
+  static_image traefik "$bin" 65532:65532 -dir /tmp:1777
 }
 
 lameduck() {

@@ -99,11 +99,14 @@ spec:
 YAML
 }
 
-# ingress_probe: an Ingress to a Service with no endpoints answers 503 from Traefik (it
-# knows the route); 404 means it has not seen the Ingress yet.
+# On failure, Traefik's own log goes to stderr: it runs as a pod, not under start_proc.
 ingress_up() {
   traefik_manifest | admin_kubectl apply -f - >/dev/null
-  admin_kubectl -n ingress rollout status deployment/traefik --timeout=180s >/dev/null || return 1
-  wait_until 60 "Traefik at 127.0.0.1:$E2E_INGRESS_PORT" \
-    curl -s -o /dev/null "http://127.0.0.1:$E2E_INGRESS_PORT/"
+  if admin_kubectl -n ingress rollout status deployment/traefik --timeout=180s >/dev/null &&
+    wait_until 60 "Traefik at 127.0.0.1:$E2E_INGRESS_PORT" \
+      curl -s -o /dev/null "http://127.0.0.1:$E2E_INGRESS_PORT/"; then
+    return 0
+  fi
+  admin_kubectl -n ingress logs deployment/traefik --tail=30 >&2 || true
+  return 1
 }

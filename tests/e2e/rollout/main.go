@@ -112,7 +112,6 @@ type record struct {
 	// The round (same for every arm of it).
 	RolloutSeconds float64   `json:"rollout_seconds"`
 	Linger         []float64 `json:"linger_seconds"`
-	Replaced       bool      `json:"replaced"`
 	NewPods        int       `json:"new_pods"`
 	NewPodsPlanned int       `json:"new_pods_planned"`
 }
@@ -411,7 +410,7 @@ func runRound(k kube, x experiment, v variant, targets []target, b *beacon, roun
 			Scenario: x.Scenario, Arm: t.arm.Name, ArmLabel: t.arm.Label, Variant: v.Name, Round: round,
 			Commit: x.Commit, Rate: t.arm.Rate, Requests: tl.requests, Failed: len(tl.failures),
 			Codes: tl.codes, Errors: tl.errors, PodsTerminated: len(old),
-			RolloutSeconds: round1(seconds), Linger: linger, Replaced: true, NewPods: newPods, NewPodsPlanned: planned,
+			RolloutSeconds: round1(seconds), Linger: linger, NewPods: newPods, NewPodsPlanned: planned,
 		}
 		for _, n := range tl.errors {
 			r.Transport += n
@@ -537,10 +536,9 @@ type pod struct {
 // podWatch follows `kubectl get pods -w`: each event is timestamped when it arrives, a
 // far finer clock than the second-resolution timestamps in the objects.
 type podWatch struct {
-	mu     sync.Mutex
-	pods   map[string]*pod
-	synced chan struct{}
-	err    error
+	mu   sync.Mutex
+	pods map[string]*pod
+	err  error
 }
 
 func (k kube) watchPods(ctx context.Context, selector string) (*podWatch, error) {
@@ -552,7 +550,7 @@ func (k kube) watchPods(ctx context.Context, selector string) (*podWatch, error)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	w := &podWatch{pods: map[string]*pod{}, synced: make(chan struct{})}
+	w := &podWatch{pods: map[string]*pod{}}
 	go func() {
 		dec := json.NewDecoder(bufio.NewReader(stdout))
 		for {

@@ -109,6 +109,9 @@ webhook2() {
 # (ACME, unused here; several providers' SDKs are not on the proxy) by an empty one; and
 # go-http-auth, which upstream takes from a fork the proxy does not serve, by its last
 # release plus the two functions Traefik uses from the fork.
+# module_dir MODULE@VERSION: where the module cache holds it (downloaded if need be).
+module_dir() { go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'; }
+
 traefik() {
   local started=$SECONDS src=$E2E_CACHE/src/traefik lego_version
   if fresh traefik traefik; then
@@ -116,14 +119,14 @@ traefik() {
   fi
   say "building traefik $TRAEFIK_VERSION"
   rm -rf "$src" && mkdir -p "$src"
-  cp -r "$(go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" | jq -r .Dir)/." "$src/"
+  cp -r "$(module_dir "github.com/traefik/traefik/v3@$TRAEFIK_VERSION")/." "$src/"
   chmod -R u+w "$src"
   lego_version=$(cd "$src" && go list -m -f '{{.Version}}' github.com/go-acme/lego/v5)
-  cp -r "$(go mod download -json "github.com/go-acme/lego/v5@$lego_version" | jq -r .Dir)" "$src/_lego"
+  cp -r "$(module_dir "github.com/go-acme/lego/v5@$lego_version")" "$src/_lego"
   chmod -R u+w "$src/_lego"
   cp "$here/traefik/dns_providers.go.stub" "$src/_lego/providers/dns/zz_gen_dns_providers.go"
   rm -rf "$src/pkg/config/dynamic/ext" && cp -r "$here/traefik/ext" "$src/pkg/config/dynamic/ext"
-  cp -r "$(go mod download -json github.com/abbot/go-http-auth@v0.4.0 | jq -r .Dir)" "$src/_go-http-auth"
+  cp -r "$(module_dir github.com/abbot/go-http-auth@v0.4.0)" "$src/_go-http-auth"
   chmod -R u+w "$src/_go-http-auth"
   # v0.4.0 has no go.mod: require what it imports at the versions Traefik already uses.
   printf 'module github.com/abbot/go-http-auth\n\ngo 1.21\n\nrequire (\n\tgolang.org/x/crypto %s\n\tgolang.org/x/net %s\n)\n' \

@@ -11,7 +11,14 @@ use super::serve::{LogArgs, ServeError};
 use crate::plan::duration::parse_millis;
 use crate::waiter::quiet::Probe;
 use crate::waiter::release::Bounds;
-use crate::waiter::{self, ProcNet, WaiterConfig};
+use crate::waiter::sock_diag::SockDiag;
+use crate::waiter::{self, ProcNet, SocketSource, WaiterConfig};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TableSource {
+    SockDiag,
+    Proc,
+}
 
 #[derive(Debug, Args)]
 pub struct WaiterArgs {
@@ -40,7 +47,14 @@ pub struct WaiterArgs {
     #[arg(long = "probe", value_parser = probe)]
     pub probes: Vec<Probe>,
 
-    /// Where the socket tables are (`tcp`, `tcp6`).
+    /// Where to read the socket table: `sock-diag` (netlink, with the bytes each
+    /// connection received, so requests on kept-alive connections count as traffic) or
+    /// `proc` (`/proc/net/tcp{,6}`: new connections, but only unread bytes on old ones).
+    /// `sock-diag` falls back to `proc`, with a warning, where the kernel refuses it.
+    #[arg(long, value_enum, default_value_t = TableSource::SockDiag)]
+    pub table: TableSource,
+
+    /// Where the socket tables are (`tcp`, `tcp6`) for `--table proc`.
     #[arg(long, default_value = "/proc/net", hide = true)]
     pub proc_net: PathBuf,
 
@@ -74,6 +88,7 @@ impl WaiterArgs {
             window,
             poll,
             probes,
+            table,
             proc_net,
             log,
         } = self;
@@ -96,13 +111,27 @@ impl WaiterArgs {
         runtime.block_on(async move {
             let listener = waiter::bind(port).await.map_err(ServeError::Bind)?;
             tracing::info!(port, ?config.bounds, probes = config.probes.len(), "waiter listening");
-            let router = waiter::router(config, Box::new(ProcNet { dir: proc_net }));
+            let router = waiter::router(config, socket_table(table, proc_net));
             let signals = super::serve::Signals::register().map_err(ServeError::Signals)?;
             waiter::serve(listener, router, signals.first())
                 .await
                 .map_err(ServeError::Bind)?;
             Ok::<_, CliError>(ExitCode::SUCCESS)
         })
+    }
+}
+
+fn socket_table(table: TableSource, proc_net: PathBuf) -> Box<dyn SocketSource> {
+    let proc = Box::new(ProcNet { dir: proc_net });
+    match table {
+        TableSource::Proc => proc,
+        TableSource::SockDiag => match SockDiag::open() {
+            Ok(diag) => Box::new(diag),
+            Err(error) => {
+                tracing::warn!(%error, "sock_diag refused; reading /proc/net/tcp, which shows no bytes on kept-alive connections");
+                proc
+            }
+        },
     }
 }
 

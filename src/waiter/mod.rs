@@ -8,6 +8,7 @@
 
 pub mod quiet;
 pub mod release;
+pub mod sock_diag;
 pub mod table;
 
 use std::future::Future;

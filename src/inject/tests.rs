@@ -459,8 +459,6 @@ mod wait {
         let (mut once, _) = mutate_with(&object, &settings, &Environment::default());
         // What the API server adds to the waiter when it stores the pod.
         once["spec"]["initContainers"][0]["resources"]["requests"]["cpu"] = json!("5m");
-        once["spec"]["initContainers"][0]["startupProbe"]["terminationGracePeriodSeconds"] =
-            Value::Null;
         once["spec"]["initContainers"][0]["ports"] = json!([]);
         let (_, again) = mutate_with(&once, &settings, &Environment::default());
         assert!(again.patch.0.is_empty(), "{:?}", again.patch);

@@ -1,6 +1,6 @@
 //! The `wait` action's native sidecar: lameduck's own image in waiter mode, appended to
-//! `initContainers` (so it starts after the pod's init work and, through its startup
-//! probe, before any main container), and the `httpGet` path each hook calls.
+//! `initContainers` (so it starts after the pod's init work and before any main
+//! container), and the `httpGet` path each hook calls.
 
 use json_patch::PatchOperation;
 use serde_json::{Value, json};
@@ -27,17 +27,12 @@ pub fn container(plan: &WaitPlan) -> Value {
         "image": c.image.as_deref().unwrap_or_default(),
         "imagePullPolicy": c.pull_policy,
         "args": waiter_args(plan),
-        // A native sidecar: started before the main containers, stopped after them.
+        // A native sidecar: started before the main containers, stopped after them. No
+        // startup probe: the kubelet starts the main containers only once this one runs,
+        // and it listens within milliseconds of that, while traffic (and so a deletion
+        // that matters) reaches the pod only once it is Ready. A probe cost every new
+        // pod half a second more (DESIGN.md).
         "restartPolicy": "Always",
-        // The kubelet starts the main containers only once this passes, so no preStop
-        // can find the waiter absent.
-        "startupProbe": {
-            "httpGet": {"path": "/healthz", "port": plan.port, "scheme": "HTTP"},
-            "periodSeconds": 1,
-            "timeoutSeconds": 1,
-            "successThreshold": 1,
-            "failureThreshold": 30,
-        },
         "resources": {
             "requests": {"cpu": c.cpu_request, "memory": c.memory_request},
             "limits": {"cpu": c.cpu_limit, "memory": c.memory_limit},

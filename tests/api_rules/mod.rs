@@ -837,7 +837,6 @@ fn check_waiter(
     ensure(
         rule,
         waiter["restartPolicy"] == "Always"
-            && waiter["startupProbe"]["httpGet"]["port"].as_u64() == port
             && waiter_port == port
             && security["runAsNonRoot"] == true
             && security["allowPrivilegeEscalation"] == false

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lameduck::waiter::release::Bounds;
+use lameduck::waiter::sock_diag::SockDiag;
 use lameduck::waiter::table::{ESTABLISHED, LISTEN, Socket};
 use lameduck::waiter::{self, ProcNet, RELEASE_HEADER, SocketSource, WaiterConfig};
 use tokio::net::TcpListener;
@@ -191,6 +192,47 @@ async fn the_real_proc_table_holds_a_busy_listener_until_max() {
     // The connections come from this machine's own address, which is not loopback: the
     // waiter sees them as inbound and never finds the pod quiet.
     assert_eq!(release, 500);
+}
+
+/// What the proc table cannot see: one connection opened before the hook, kept alive,
+/// carrying a request every 20 ms (an ingress's upstream pool). sock_diag's byte counter
+/// shows every request, so the pod is never quiet and is held until max.
+#[tokio::test]
+async fn sock_diag_holds_a_kept_alive_connection_that_carries_requests_until_max() {
+    let Some(address) = local_address() else {
+        return;
+    };
+    let source = SockDiag::open().expect("sock_diag needs no privilege on Linux");
+    let app = std::net::TcpListener::bind((address, 0)).unwrap();
+    let mut client = std::net::TcpStream::connect(app.local_addr().unwrap()).unwrap();
+    let (mut served, _) = app.accept().unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let requests = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let mut buffer = [0u8; 64];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+                let _ = served.read(&mut buffer).unwrap();
+                std::thread::sleep(ms(20));
+            }
+        })
+    };
+    // A window fifteen times the gap between requests: a busy machine's scheduling
+    // pauses do not make the connection look quiet.
+    let held = |port| WaiterConfig {
+        bounds: Bounds {
+            window: ms(300),
+            ..config(port, 50, 1200).bounds
+        },
+        ..config(port, 50, 1200)
+    };
+    let base = start(held, Box::new(source)).await;
+    let (release, _) = call(&base, "/release?after=0").await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    requests.join().unwrap();
+    assert_eq!(release, 1200);
 }
 
 /// A non-loopback IPv4 address of this machine: a UDP socket "connected" to a

@@ -146,9 +146,11 @@ fn bytes_received(info: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::waiter::quiet::Detector;
     use crate::waiter::table::{ESTABLISHED, LISTEN};
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
 
     #[test]
     fn bytes_received_is_read_where_the_kernel_puts_it() {
@@ -190,5 +192,47 @@ mod tests {
                 .iter()
                 .any(|s| s.state == LISTEN && s.local == listener.local_addr().unwrap())
         );
+    }
+
+    /// The detector on the real kernel's table: a kept-alive connection is no traffic
+    /// while idle and is traffic as soon as it receives bytes. Only the test's own port
+    /// is kept, so the machine's other sockets cannot change the answer.
+    #[test]
+    fn an_idle_kept_alive_connection_is_quiet_and_a_request_on_it_is_not() {
+        // The detector ignores loopback peers: connect through this machine's address.
+        let Some(address) = non_loopback_address() else {
+            return;
+        };
+        let listener = TcpListener::bind((address, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut served, _) = listener.accept().unwrap();
+        let mut diag = SockDiag::open().unwrap();
+        let mut own = || -> Vec<Socket> {
+            let sockets = diag.sample().unwrap();
+            sockets
+                .into_iter()
+                .filter(|s| s.local.port() == port)
+                .collect()
+        };
+        let mut detector = Detector::new(0, &[]);
+        detector.observe(Duration::ZERO, &own());
+        let idle = detector.observe(Duration::from_millis(250), &own());
+        assert!(!idle.active(), "{idle:?}");
+
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        let mut read = [0u8; 64];
+        let _ = served.read(&mut read).unwrap();
+        let busy = detector.observe(Duration::from_millis(500), &own());
+        assert_eq!(busy.busy_connections, 1, "{busy:?}");
+    }
+
+    /// A UDP socket "connected" to a documentation address (TEST-NET-1) picks the source
+    /// address a route would use; no packet is sent.
+    fn non_loopback_address() -> Option<std::net::IpAddr> {
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+        socket.connect("192.0.2.1:9").ok()?;
+        let ip = socket.local_addr().ok()?.ip();
+        (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
     }
 }

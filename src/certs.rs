@@ -11,7 +11,6 @@ use std::fs::{self, OpenOptions};
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -100,32 +99,6 @@ fn is_dns_label(text: &str) -> bool {
 }
 
 impl CertRequest {
-    pub fn run(self) -> Result<ExitCode, CertsError> {
-        let generated = self.generate()?;
-        let paths = self.write(&generated)?;
-        let [cert, key, ca] = &paths;
-        println!(
-            "wrote {} and {} (DNS names: {}; valid {} days)",
-            cert.display(),
-            key.display(),
-            generated.names.join(", "),
-            self.days
-        );
-        println!("wrote {}", ca.display());
-        println!();
-        println!("# the Secret the webhook mounts:");
-        println!(
-            "kubectl -n {} create secret tls {}-tls --cert={} --key={}",
-            self.namespace,
-            self.service,
-            cert.display(),
-            key.display()
-        );
-        println!("# the MutatingWebhookConfiguration's clientConfig.caBundle:");
-        println!("caBundle: {}", generated.ca_bundle());
-        Ok(ExitCode::SUCCESS)
-    }
-
     /// The DNS names the API server may use to reach the Service.
     pub fn names(&self) -> Result<Vec<String>, CertsError> {
         for (flag, value) in [("service", &self.service), ("namespace", &self.namespace)] {

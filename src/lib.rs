@@ -10,6 +10,7 @@ pub mod inject;
 pub mod manifests;
 pub mod metrics;
 pub mod plan;
+pub mod scope;
 pub mod server;
 pub mod waiter;
 pub mod webhook;

@@ -9,32 +9,11 @@ use serde::{Deserialize, Deserializer};
 use crate::admission::{
     AdmissionError, GroupVersionKind, Object, ObjectReader, Operation, Review, Verdict, encode,
 };
-use crate::cluster::{ClusterState, NamespaceInjection};
+use crate::cluster::{ActionChoice, ClusterState, NamespaceSync};
 use crate::inject::{self, Injection};
 use crate::plan::{Decision, Environment, Role, Settings, WarningReason};
+use crate::scope::Mode;
 use crate::workload::{PodTemplate, WorkloadKind};
-
-/// Which namespaces the webhook mutates, checked again here so that a webhook
-/// configuration with a wrong `namespaceSelector` cannot inject where it should not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// Every namespace not labelled `lameduck.dev/inject=disabled`.
-    #[default]
-    Cluster,
-    /// Only namespaces labelled `lameduck.dev/inject=enabled`.
-    Namespace,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "cluster" => Ok(Mode::Cluster),
-            "namespace" => Ok(Mode::Namespace),
-            other => Err(format!("{other:?} is not one of cluster, namespace")),
-        }
-    }
-}
 
 /// How a review ended; the `outcome` label of the requests metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,9 +57,18 @@ struct Decided {
 /// The webhook's settings and its view of the cluster.
 #[derive(Debug)]
 pub struct Webhook {
-    pub settings: Settings,
-    pub mode: Mode,
-    pub cluster: Arc<ClusterState>,
+    settings: Settings,
+    mode: Mode,
+    cluster: Arc<ClusterState>,
+}
+
+/// What the webhook works from right now, for `/readyz` and for tests that plan the way
+/// a review does.
+#[derive(Debug, Clone)]
+pub struct WebhookStatus {
+    /// What `auto` means on this cluster, and why.
+    pub action: Arc<ActionChoice>,
+    pub namespaces: NamespaceSync,
 }
 
 impl Webhook {
@@ -89,6 +77,17 @@ impl Webhook {
             settings,
             mode,
             cluster,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn status(&self) -> WebhookStatus {
+        WebhookStatus {
+            action: self.cluster.action(),
+            namespaces: self.cluster.namespace_sync(),
         }
     }
 
@@ -165,13 +164,8 @@ impl Webhook {
             .namespace
             .as_deref()
             .and_then(|name| self.cluster.namespace(name));
-        let injection_label = namespace.as_ref().map(|ns| ns.injection);
-        let allowed_here = match (self.mode, injection_label) {
-            (_, Some(NamespaceInjection::Disabled)) => false,
-            (Mode::Namespace, Some(label)) => label == NamespaceInjection::Enabled,
-            // Namespaces unknown (no cluster): the webhook configuration's selector decides.
-            _ => true,
-        };
+        // Namespaces unknown (no cluster): the webhook configuration's selector decides.
+        let allowed_here = (namespace.as_ref()).is_none_or(|ns| self.mode.admits(ns.injection));
         if !allowed_here {
             return Ok(None);
         }

@@ -10,10 +10,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use lameduck::cluster::{ClusterOptions, ClusterState, NamespaceInjection};
+use lameduck::cluster::{ClusterOptions, ClusterState};
 use lameduck::metrics::Metrics;
 use lameduck::plan::{HookAction, Settings};
-use lameduck::webhook::{Mode, Outcome, Webhook};
+use lameduck::scope::Mode;
+use lameduck::scope::NamespaceInjection;
+use lameduck::webhook::{Outcome, Webhook};
 
 use support::ReviewBody;
 use support::fake_apiserver::{FakeApiServer, fixture};

@@ -33,14 +33,13 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::cluster::NamespaceInfo;
 use crate::cluster::inventory::{Inventory, Object, OwnerRef};
-use crate::cluster::{NamespaceInfo, NamespaceInjection};
+use crate::inject::status::Status;
 use crate::inject::{self, TemplateView};
 use crate::plan::annotations::{INJECT, STATUS};
-use crate::plan::choreography::Call;
-use crate::plan::status::Status;
 use crate::plan::{Decision, Environment, HookAction, Settings, SkipReason};
-use crate::webhook::Mode;
+use crate::scope::{Mode, NamespaceInjection};
 use crate::workload::WorkloadKind;
 
 pub use command::{AuditError, AuditRequest};
@@ -48,9 +47,6 @@ pub use render::{JsonReport, render_text};
 
 /// The namespaces the chart never sends to the webhook, whatever `--mode` says.
 pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
-
-/// Exit code of `--strict` when something is unprotected or stale.
-pub const EXIT_FINDINGS: u8 = 2;
 
 /// A workload's (or a pod's) state, from best to worst for the purpose of combining:
 /// a workload whose pods disagree is the worst of them.
@@ -160,29 +156,19 @@ impl NamespaceScope {
             return NamespaceScope::Excluded;
         }
         let label = info.map_or(NamespaceInjection::Unlabelled, |info| info.injection);
-        match (label, options.mode) {
-            (NamespaceInjection::Disabled, _) => NamespaceScope::Disabled,
-            (NamespaceInjection::Enabled, _) | (_, Mode::Cluster) => NamespaceScope::Injected,
-            (NamespaceInjection::Unlabelled, Mode::Namespace) => NamespaceScope::NotEnabled,
+        match label {
+            _ if options.mode.admits(label) => NamespaceScope::Injected,
+            NamespaceInjection::Disabled => NamespaceScope::Disabled,
+            _ => NamespaceScope::NotEnabled,
         }
     }
 
-    /// The state of everything in a namespace the webhook does not plan, and why.
-    fn verdict(self, name: &str) -> Option<(State, String)> {
+    /// The state of everything in a namespace the webhook does not plan.
+    fn state(self) -> Option<State> {
         match self {
             NamespaceScope::Injected => None,
-            NamespaceScope::Excluded => Some((
-                State::NotApplicable,
-                format!("namespace {name} is excluded from the webhook"),
-            )),
-            NamespaceScope::Disabled => Some((
-                State::OptedOut,
-                format!("namespace label {INJECT}=disabled"),
-            )),
-            NamespaceScope::NotEnabled => Some((
-                State::NotApplicable,
-                format!("namespace not labelled {INJECT}=enabled (--mode namespace)"),
-            )),
+            NamespaceScope::Excluded | NamespaceScope::NotEnabled => Some(State::NotApplicable),
+            NamespaceScope::Disabled => Some(State::OptedOut),
         }
     }
 }
@@ -295,7 +281,7 @@ fn replan(
     let planned = view.plan(env, settings);
     let (skip, choreography) = match &planned.decision {
         Decision::Skip(reason) => (Some(*reason), None),
-        Decision::Plan(plan) => (None, choreography(&view, &plan.calls)),
+        Decision::Plan(plan) => (None, render::choreography(&view, &plan.calls)),
     };
     let injection = inject::write(kind, &view, planned);
     Some(Replanned {
@@ -307,46 +293,20 @@ fn replan(
     })
 }
 
-fn choreography(view: &TemplateView, calls: &[Call]) -> Option<String> {
-    let containers = view.containers();
-    let described: Vec<String> = calls
-        .iter()
-        .map(|call| {
-            format!(
-                "{}'s preStop waits on {}",
-                containers[call.caller].name, containers[call.target].name
-            )
-        })
-        .collect();
-    (!described.is_empty()).then(|| described.join(", "))
-}
-
 /// A pod's or template's state, with the reason an opted-out or skipped one has.
 fn state_of(replanned: &Replanned) -> (State, Option<String>) {
-    match replanned.skip {
-        Some(SkipReason::OptedOut) => {
-            let reason = if replanned.own_opt_out {
-                format!("pod annotation {INJECT}: \"false\"")
-            } else {
-                format!("namespace annotation {INJECT}: \"false\"")
-            };
-            (State::OptedOut, Some(reason))
+    let state = match replanned.skip {
+        Some(SkipReason::OptedOut) => State::OptedOut,
+        // lameduck cannot protect those here: nothing a restart would change.
+        Some(SkipReason::NotLongRunning | SkipReason::WindowsWithoutSleepAction) => {
+            State::NotApplicable
         }
-        Some(SkipReason::NotLongRunning) => (
-            State::NotApplicable,
-            Some(format!(
-                "restartPolicy is not Always (batch) and no {INJECT}: \"true\""
-            )),
-        ),
-        // lameduck cannot protect it here: nothing a restart would change.
-        Some(SkipReason::WindowsWithoutSleepAction) => (
-            State::NotApplicable,
-            Some("Windows pod, and the cluster has no native sleep action".to_string()),
-        ),
-        None if !replanned.changes => (State::Protected, None),
-        None if replanned.has_record => (State::Stale, None),
-        None => (State::Unprotected, None),
-    }
+        None if !replanned.changes => State::Protected,
+        None if replanned.has_record => State::Stale,
+        None => State::Unprotected,
+    };
+    let reason = (replanned.skip).map(|skip| render::skip_reason(skip, replanned.own_opt_out));
+    (state, reason)
 }
 
 /// A workload being assembled: its own object (when known) and its pods.
@@ -475,13 +435,13 @@ fn judge(group: &Group, inventory: &Inventory, options: &Options) -> Item {
         fix: None,
     };
 
-    if let Some((state, reason)) = scope.verdict(group.namespace) {
+    if let Some(state) = scope.state() {
         for _ in &group.pods {
             pods.add(state);
         }
         item.state = state;
         item.pods = pods;
-        item.reason = reason;
+        item.reason = render::scope_reason(scope, group.namespace);
         return item;
     }
 
@@ -537,109 +497,15 @@ fn judge(group: &Group, inventory: &Inventory, options: &Options) -> Item {
 
     item.state = state;
     item.pods = pods;
-    item.reason = reason(state, &pods, template_state, skip_reason);
+    item.reason = render::reason(state, &pods, template_state, skip_reason);
     // A pod whose own hooks choreograph its shutdown is protected by its own design,
     // not by a hook lameduck wrote: say so, whatever lameduck added elsewhere in it.
     if let (State::Protected, Some(choreography)) = (state, choreography) {
-        item.reason = format!(
-            "{}; its own hooks choreograph the shutdown ({choreography}), left as they are",
-            item.reason
-        );
+        item.reason = render::choreographed(&item.reason, &choreography);
     }
-    item.fix = state.needs_action().then(|| fix(group));
+    item.fix = state.needs_action().then(|| {
+        let pods: Vec<&str> = group.pods.iter().map(|pod| pod.name.as_str()).collect();
+        render::fix(&group.kind, &group.name, group.namespace, &pods)
+    });
     item
-}
-
-fn plural(count: usize, one: &str) -> String {
-    if count == 1 {
-        format!("{count} {one}")
-    } else {
-        format!("{count} {one}s")
-    }
-}
-
-fn reason(
-    state: State,
-    pods: &PodCounts,
-    template: Option<State>,
-    skip_reason: Option<String>,
-) -> String {
-    let of_total = |count: usize| {
-        if count == pods.total {
-            if count == 1 {
-                "the pod".to_string()
-            } else {
-                format!("all {count} pods")
-            }
-        } else {
-            format!("{count} of {} pods", pods.total)
-        }
-    };
-    let template_note = |wanted: State| {
-        if template == Some(wanted) {
-            "; the pod template too"
-        } else {
-            ""
-        }
-    };
-    // "1 of 3 pods was", "2 of 3 pods were", "the pod was", "all 3 pods were".
-    let verb = |count: usize, one: &'static str, many: &'static str| {
-        if count == 1 { one } else { many }
-    };
-    match state {
-        State::Unprotected if pods.unprotected == 0 => {
-            "the pod template has no lameduck plan".to_string()
-        }
-        State::Unprotected => format!(
-            "{} {} no lameduck plan (created before the install or while the webhook was unreachable){}",
-            of_total(pods.unprotected),
-            verb(pods.unprotected, "has", "have"),
-            template_note(State::Unprotected)
-        ),
-        State::Stale if pods.stale == 0 => {
-            "the pod template was planned under other settings or annotations".to_string()
-        }
-        State::Stale => format!(
-            "{} {} planned under other settings or annotations{}",
-            of_total(pods.stale),
-            verb(pods.stale, "was", "were"),
-            template_note(State::Stale)
-        ),
-        State::Protected if pods.total == 0 => {
-            "no running pods; new pods get the plan at creation".to_string()
-        }
-        State::Protected => format!(
-            "{} {} the current plan",
-            of_total(pods.protected),
-            verb(pods.protected, "carries", "carry")
-        ),
-        State::OptedOut | State::NotApplicable => skip_reason.unwrap_or_default(),
-    }
-}
-
-/// What brings the current plan to a workload's pods.
-fn fix(group: &Group) -> String {
-    let ns = &group.namespace;
-    let name = &group.name;
-    match group.kind.as_str() {
-        "Deployment" | "StatefulSet" | "DaemonSet" => format!(
-            "kubectl rollout restart {}/{name} -n {ns}",
-            group.kind.to_ascii_lowercase()
-        ),
-        "ReplicaSet" => format!(
-            "delete its pods (ReplicaSet {name} recreates them): kubectl delete pod -n {ns} {}",
-            pod_names(group)
-        ),
-        "Pod" => format!(
-            "delete and recreate: kubectl get pod {name} -n {ns} -o yaml | kubectl replace --force -f -"
-        ),
-        "Job" => format!("delete and recreate job/{name} -n {ns} (a Job's pods are not restarted)"),
-        "CronJob" => format!("the next run of cronjob/{name} -n {ns} gets the current plan"),
-        kind => format!("restart it through its controller ({kind}/{name} -n {ns})"),
-    }
-}
-
-fn pod_names(group: &Group) -> String {
-    let names: Vec<&str> = group.pods.iter().map(|pod| pod.name.as_str()).collect();
-    names.join(" ")
 }

@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::cluster::{NamespaceInfo, NamespaceInjection};
+use crate::cluster::NamespaceInfo;
+use crate::scope::NamespaceInjection;
 
 fn namespace(injection: NamespaceInjection, defaults: &[(&str, &str)]) -> NamespaceInfo {
     NamespaceInfo {

@@ -38,7 +38,29 @@ pub struct CertsArgs {
 
 impl CertsArgs {
     pub fn run(self) -> Result<ExitCode, CliError> {
-        Ok(CertRequest::from(self).run()?)
+        let request = CertRequest::from(self);
+        let generated = request.generate()?;
+        let [cert, key, ca] = &request.write(&generated)?;
+        println!(
+            "wrote {} and {} (DNS names: {}; valid {} days)",
+            cert.display(),
+            key.display(),
+            generated.names.join(", "),
+            request.days
+        );
+        println!("wrote {}", ca.display());
+        println!();
+        println!("# the Secret the webhook mounts:");
+        println!(
+            "kubectl -n {} create secret tls {}-tls --cert={} --key={}",
+            request.namespace,
+            request.service,
+            cert.display(),
+            key.display()
+        );
+        println!("# the MutatingWebhookConfiguration's clientConfig.caBundle:");
+        println!("caBundle: {}", generated.ca_bundle());
+        Ok(ExitCode::SUCCESS)
     }
 }
 

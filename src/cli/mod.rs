@@ -8,6 +8,7 @@ mod plan;
 mod serve;
 mod waiter;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -64,6 +65,14 @@ pub enum CliError {
     Certs(#[from] crate::certs::CertsError),
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
+    Client(#[from] crate::cluster::ClientError),
+    #[error("starting the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("writing the output")]
+    Write(#[source] std::io::Error),
+    #[error("encoding the JSON report")]
+    Encode(#[source] serde_json::Error),
 }
 
 impl Cli {
@@ -95,4 +104,14 @@ fn exit_code(strict: bool, flagged: bool, code: u8) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Writes all of `text` to stdout; a closed pipe is an error the exit code reports,
+/// where `print!` would panic.
+fn write_stdout(text: &str) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(CliError::Write)
 }

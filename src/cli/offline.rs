@@ -1,12 +1,16 @@
 //! `lameduck mutate` and `lameduck explain`: manifests in, the webhook's answer out.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::{CliError, PlanArgs, exit_code};
-use crate::manifests::{self, EXIT_WARNINGS, ManifestError};
+use super::{CliError, PlanArgs, exit_code, write_stdout};
+use crate::manifests::{self, ManifestError};
+
+/// Exit code when `--strict` is given and there were warnings; 1 is for unreadable input.
+const EXIT_WARNINGS: u8 = 2;
 
 /// Input flags shared by `mutate` and `explain`.
 #[derive(Debug, Clone, Args)]
@@ -62,8 +66,14 @@ impl MutateArgs {
             plan,
         } = self;
         let settings = plan.settings()?;
-        let warned = manifests::mutate_files(&files, &settings, strict)?;
-        Ok(exit_code(strict, warned, EXIT_WARNINGS))
+        let mutated = manifests::mutate_files(&files, &settings, strict)?;
+        write_stdout(&mutated.text)?;
+        let mut stderr = std::io::stderr().lock();
+        for note in &mutated.notes {
+            // Nothing sensible to do when stderr is gone; the exit code still tells.
+            let _ = writeln!(stderr, "{note}");
+        }
+        Ok(exit_code(strict, !mutated.notes.is_empty(), EXIT_WARNINGS))
     }
 }
 
@@ -82,7 +92,7 @@ impl ExplainArgs {
                 .to_json()
                 .map_err(|error| ManifestError::Render(error.to_string()))?,
         };
-        manifests::write_stdout(&text)?;
+        write_stdout(&text)?;
         Ok(exit_code(strict, report.has_warnings(), EXIT_WARNINGS))
     }
 }

@@ -12,9 +12,10 @@ use tokio_util::sync::CancellationToken;
 use super::{CliError, PlanArgs, duration};
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::metrics::Metrics;
+use crate::scope::Mode;
 use crate::server::tls::CertSource;
 use crate::server::{BodyLimits, CERT_POLL_INTERVAL, Server, ServerConfig, ServerError};
-use crate::webhook::{Mode, Webhook};
+use crate::webhook::Webhook;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

@@ -7,25 +7,17 @@ pub mod namespaces;
 pub mod versions;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::plan::HookAction;
 use crate::plan::annotations::Annotations;
-
-/// The namespace label that opts a namespace in or out.
-pub const INJECT_LABEL: &str = "lameduck.dev/inject";
-
-/// A namespace's say in injection, from its `lameduck.dev/inject` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NamespaceInjection {
-    Unlabelled,
-    Enabled,
-    Disabled,
-}
+use crate::scope::NamespaceInjection;
 
 /// What the webhook knows of one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +44,17 @@ impl ActionChoice {
             wait_unavailable: None,
         }
     }
+}
+
+/// How far the webhook's namespace map can be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamespaceSync {
+    /// Watched, and the API server answered last time.
+    Watched,
+    /// The last known map: the API server is unreachable.
+    LastKnown,
+    /// No cluster, or not synced yet: the webhook configuration's selector decides.
+    Unknown,
 }
 
 /// The cluster as the webhook sees it. Cheap to read on every review: plain loads.
@@ -102,6 +105,14 @@ impl ClusterState {
     /// The whole published map (for the namespace watcher, which copies it on change).
     pub fn namespaces_snapshot(&self) -> Arc<Option<BTreeMap<String, Arc<NamespaceInfo>>>> {
         self.namespaces.load_full()
+    }
+
+    pub fn namespace_sync(&self) -> NamespaceSync {
+        match (self.namespaces_known(), self.api_reachable()) {
+            (true, true) => NamespaceSync::Watched,
+            (true, false) => NamespaceSync::LastKnown,
+            (false, _) => NamespaceSync::Unknown,
+        }
     }
 
     pub fn namespaces_known(&self) -> bool {
@@ -344,4 +355,54 @@ pub async fn start_with_client(client: kube::Client, options: ClusterOptions) ->
     let state = cluster.state();
     cluster.watch(options).await;
     state
+}
+
+/// Why no client could be made for a command that needs the cluster (`lameduck audit`).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("reading the kubeconfig {path}")]
+    Kubeconfig {
+        path: String,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("no Kubernetes configuration (in-cluster, $KUBECONFIG or ~/.kube/config)")]
+    Infer(#[source] kube::config::InferConfigError),
+    #[error("building the Kubernetes client")]
+    Client(#[source] kube::Error),
+}
+
+/// A client for `kubeconfig` and `context` when given, else the usual search
+/// ($KUBECONFIG, ~/.kube/config, in-cluster). Unlike `Cluster::connect`, failing is an
+/// error: the caller cannot do without the cluster.
+pub async fn client(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+) -> Result<kube::Client, ClientError> {
+    let options = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..KubeConfigOptions::default()
+    };
+    let config = match kubeconfig {
+        Some(path) => {
+            let kubeconfig_error = |source| ClientError::Kubeconfig {
+                path: path.display().to_string(),
+                source,
+            };
+            let kubeconfig = Kubeconfig::read_from(path).map_err(kubeconfig_error)?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(kubeconfig_error)?
+        }
+        None if context.is_some() => {
+            kube::Config::from_kubeconfig(&options)
+                .await
+                .map_err(|source| ClientError::Kubeconfig {
+                    path: "($KUBECONFIG or ~/.kube/config)".into(),
+                    source,
+                })?
+        }
+        None => kube::Config::infer().await.map_err(ClientError::Infer)?,
+    };
+    kube::Client::try_from(config).map_err(ClientError::Client)
 }

@@ -9,6 +9,9 @@ pub type Annotations = BTreeMap<String, String>;
 
 pub const PREFIX: &str = "lameduck.dev/";
 pub const INJECT: &str = "lameduck.dev/inject";
+/// The namespace label that opts a namespace in or out: the same key as the annotation,
+/// so one word serves both, but a label and an annotation are read from different maps.
+pub const INJECT_LABEL: &str = "lameduck.dev/inject";
 pub const SLEEP: &str = "lameduck.dev/sleep";
 pub const SHUTDOWN: &str = "lameduck.dev/shutdown";
 pub const STAGGER: &str = "lameduck.dev/stagger";

@@ -15,7 +15,6 @@ mod model;
 mod read;
 pub mod role;
 mod schedule;
-pub mod status;
 pub mod wait;
 mod warning;
 

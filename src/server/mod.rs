@@ -284,7 +284,7 @@ mod tests {
     use super::*;
     use crate::cluster::ClusterState;
     use crate::plan::Settings;
-    use crate::webhook::Mode;
+    use crate::scope::Mode;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     async fn readyz_status(addr: SocketAddr) -> String {

@@ -13,8 +13,9 @@ use axum::routing::{get, post};
 
 use super::Health;
 use super::body::{self, BodyError, BodyLimits};
+use crate::cluster::NamespaceSync;
 use crate::metrics::Metrics;
-use crate::webhook::Webhook;
+use crate::webhook::{Webhook, WebhookStatus};
 
 /// What every handler reads: the webhook (and through it the cluster state), the metrics,
 /// and readiness.
@@ -164,8 +165,10 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    let cluster = &state.webhook.cluster;
-    let choice = cluster.action();
+    let WebhookStatus {
+        action: choice,
+        namespaces,
+    } = state.webhook.status();
     let status = if state.health.is_ready() {
         StatusCode::OK
     } else {
@@ -176,10 +179,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         "not ready (starting or draining)"
     };
-    let namespaces = match (cluster.namespaces_known(), cluster.api_reachable()) {
-        (true, true) => "watched",
-        (true, false) => "last known (API server unreachable)",
-        (false, _) => "unknown (no cluster, or not synced yet)",
+    let namespaces = match namespaces {
+        NamespaceSync::Watched => "watched",
+        NamespaceSync::LastKnown => "last known (API server unreachable)",
+        NamespaceSync::Unknown => "unknown (no cluster, or not synced yet)",
     };
     let body = format!(
         "{state_line}\nhook action for auto: {} ({})\nnamespaces: {namespaces}\n",
@@ -209,7 +212,7 @@ mod tests {
     use super::*;
     use crate::cluster::ClusterState;
     use crate::plan::Settings;
-    use crate::webhook::Mode;
+    use crate::scope::Mode;
 
     fn state() -> AppState {
         let cluster = Arc::new(ClusterState::standalone());

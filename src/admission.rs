@@ -14,6 +14,8 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
+use crate::text::cut_with_ellipsis;
+
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 
 /// Why a body cannot be answered with an AdmissionReview. Sent back as HTTP 400 so the
@@ -487,15 +489,7 @@ pub fn encode<O>(review: &Review<O>, verdict: &Verdict) -> Result<Vec<u8>, Admis
         .warnings
         .iter()
         .take(MAX_WARNINGS)
-        .map(|w| {
-            if w.chars().count() > MAX_WARNING_CHARS {
-                let mut cut: String = w.chars().take(MAX_WARNING_CHARS - 1).collect();
-                cut.push('…');
-                cut
-            } else {
-                w.clone()
-            }
-        })
+        .map(|w| cut_with_ellipsis(w, MAX_WARNING_CHARS).into_owned())
         .collect();
     let out = ReviewOut {
         api_version: &review.api_version,

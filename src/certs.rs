@@ -19,6 +19,8 @@ use rcgen::{
     KeyUsagePurpose,
 };
 
+use crate::text::is_dns_label;
+
 /// File names, as the keys of a `kubernetes.io/tls` Secret.
 pub const CERT_FILE: &str = "tls.crt";
 pub const KEY_FILE: &str = "tls.key";
@@ -85,17 +87,6 @@ impl Generated {
     pub fn ca_bundle(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.ca_pem.as_bytes())
     }
-}
-
-/// A DNS-1123 label, as Service and namespace names must be.
-fn is_dns_label(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 63
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !text.starts_with('-')
-        && !text.ends_with('-')
 }
 
 impl CertRequest {

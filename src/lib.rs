@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod plan;
 pub mod scope;
 pub mod server;
+mod text;
 pub mod waiter;
 pub mod webhook;
 pub mod workload;

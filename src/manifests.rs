@@ -18,6 +18,7 @@ pub mod yaml;
 use std::fmt;
 use std::path::PathBuf;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::inject::{self, Injection};
@@ -92,10 +93,13 @@ pub fn explain_files(
     explain::explain(&mut sources, settings)
 }
 
-/// Where an object sits in the input: for messages, KRM results and `explain`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where an object sits in the input: for messages, KRM results and `explain` (whose
+/// JSON carries these fields under these names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ObjectRef {
     /// The file as given on the command line, or `<stdin>`.
+    #[serde(rename = "file")]
     pub source: String,
     /// 1-based index of the document in its source (empty documents not counted).
     pub document: usize,

@@ -13,6 +13,7 @@ use crate::cluster::{ActionChoice, ClusterState, NamespaceSync};
 use crate::inject::{self, Injection};
 use crate::plan::{Decision, Environment, Role, Settings, WarningReason};
 use crate::scope::Mode;
+use crate::text::cut_with_ellipsis;
 use crate::workload::{PodTemplate, WorkloadKind};
 
 /// How a review ended; the `outcome` label of the requests metric.
@@ -242,10 +243,5 @@ impl<'de> ObjectReader<'de> for TemplateReader {
 /// containers should not make those lines huge.
 fn audit_value(summary: &str) -> String {
     const MAX_CHARS: usize = 1024;
-    if summary.chars().count() <= MAX_CHARS {
-        return summary.to_string();
-    }
-    let mut cut: String = summary.chars().take(MAX_CHARS - 1).collect();
-    cut.push('…');
-    cut
+    cut_with_ellipsis(summary, MAX_CHARS).into_owned()
 }

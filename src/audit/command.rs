@@ -8,6 +8,7 @@ use crate::cluster::inventory::{self, InventoryError, Scope};
 use crate::cluster::versions;
 use crate::plan::{ActionSetting, HookAction, Settings};
 use crate::scope::Mode;
+use crate::text::is_dns_label;
 
 /// What `lameduck audit` reads and how the audited server is configured.
 #[derive(Debug, Clone)]
@@ -40,17 +41,6 @@ pub enum AuditError {
     Versions(#[source] crate::cluster::ClusterError),
 }
 
-/// A DNS label, as namespace names are (it goes into request paths).
-fn is_namespace_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-}
-
 impl AuditRequest {
     /// Reads the cluster through `client` and judges every workload in scope.
     pub async fn report(&self, client: &kube::Client) -> Result<Report, AuditError> {
@@ -64,7 +54,7 @@ impl AuditRequest {
             settings,
         } = self;
         if let Some(name) = namespace
-            && !is_namespace_name(name)
+            && !is_dns_label(name)
         {
             return Err(AuditError::NamespaceName(name.clone()));
         }
@@ -97,19 +87,5 @@ impl AuditRequest {
         Ok(super::audit(&inventory, &options, |_, ns_scope| {
             namespace.is_some() || *all_namespaces || ns_scope == NamespaceScope::Injected
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn namespace_names_are_dns_labels() {
-        assert!(is_namespace_name("shop-2"));
-        assert!(!is_namespace_name("shop/pods"));
-        assert!(!is_namespace_name("-shop"));
-        assert!(!is_namespace_name("Shop"));
-        assert!(!is_namespace_name(""));
     }
 }

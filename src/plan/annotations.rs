@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::duration::{DurationError, Seconds, parse_seconds};
 use super::{Warning, WarningReason};
+use crate::text::cut_with_ellipsis;
 
 pub type Annotations = BTreeMap<String, String>;
 
@@ -188,14 +189,9 @@ pub fn invalid_choice(
 /// `lameduck.dev/sleep="-5s"`, with the namespace named when the value came from there.
 /// Long values are cut: the API server truncates long warnings anyway.
 fn describe(key: &str, value: &str, source: Source) -> String {
-    const MAX_VALUE: usize = 32;
-    let shown: String = if value.chars().count() > MAX_VALUE {
-        let mut cut: String = value.chars().take(MAX_VALUE).collect();
-        cut.push('…');
-        cut
-    } else {
-        value.to_string()
-    };
+    // 32 characters of the value, and the ellipsis.
+    const MAX_SHOWN: usize = 33;
+    let shown = cut_with_ellipsis(value, MAX_SHOWN);
     match source {
         Source::Pod => format!("{key}={shown:?}"),
         Source::Namespace => format!("namespace annotation {key}={shown:?}"),

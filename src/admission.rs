@@ -124,7 +124,7 @@ impl<'de> ObjectReader<'de> for RawObject {
 
 /// `request.object`, as far as the reader wanted it.
 #[derive(Debug)]
-pub enum Object<O> {
+pub enum RequestObject<O> {
     /// The request has no `object` (or it is `null`).
     Absent,
     /// The reader did not want it; it was skipped unread.
@@ -143,7 +143,7 @@ pub struct Request<'a, O> {
     pub name: Option<Cow<'a, str>>,
     pub sub_resource: Option<Cow<'a, str>>,
     pub dry_run: Option<bool>,
-    pub object: Object<O>,
+    pub object: RequestObject<O>,
 }
 
 /// A string borrowed from the body unless it holds escapes.
@@ -312,7 +312,7 @@ impl<'de, R: ObjectReader<'de>> Visitor<'de> for RequestSeed<'_, R> {
         use serde::de::Error as _;
         let (mut uid, mut kind, mut operation) = (None, None::<GroupVersionKind>, None);
         let (mut namespace, mut name, mut sub_resource, mut dry_run) = (None, None, None, None);
-        let mut object = Object::Absent;
+        let mut object = RequestObject::Absent;
         // An object met before the fields that say whether it is wanted.
         let mut early: Option<&'de RawValue> = None;
         while let Some(field) = map.next_key()? {
@@ -337,11 +337,11 @@ impl<'de, R: ObjectReader<'de>> Visitor<'de> for RequestSeed<'_, R> {
                                 kind,
                             };
                             map.next_value_seed(Nullable(seed))?
-                                .map_or(Object::Absent, Object::Read)
+                                .map_or(RequestObject::Absent, RequestObject::Read)
                         } else {
                             match map.next_value::<Option<IgnoredAny>>()? {
-                                Some(_) => Object::Skipped,
-                                None => Object::Absent,
+                                Some(_) => RequestObject::Skipped,
+                                None => RequestObject::Absent,
                             }
                         };
                     }
@@ -361,9 +361,9 @@ impl<'de, R: ObjectReader<'de>> Visitor<'de> for RequestSeed<'_, R> {
                 let read = (self.progress)
                     .read(self.reader, &kind, &mut parser)
                     .map_err(A::Error::custom)?;
-                Object::Read(read)
+                RequestObject::Read(read)
             } else {
-                Object::Skipped
+                RequestObject::Skipped
             };
         }
         Ok(Request {
@@ -446,7 +446,7 @@ impl<'a, O> Review<'a, O> {
 
 /// What the webhook has to say about one request. Always allowed: lameduck never denies.
 #[derive(Debug, Default)]
-pub struct Verdict {
+pub struct Answer {
     /// Serialized RFC 6902 operations; empty when nothing changes.
     pub patch: Vec<u8>,
     pub warnings: Vec<String>,
@@ -482,10 +482,10 @@ const MAX_WARNING_CHARS: usize = 240;
 const MAX_WARNINGS: usize = 12;
 
 /// Encodes the answer to a review.
-pub fn encode<O>(review: &Review<O>, verdict: &Verdict) -> Result<Vec<u8>, AdmissionError> {
-    let patch = (!verdict.patch.is_empty())
-        .then(|| base64::engine::general_purpose::STANDARD.encode(&verdict.patch));
-    let warnings: Vec<String> = verdict
+pub fn encode<O>(review: &Review<O>, answer: &Answer) -> Result<Vec<u8>, AdmissionError> {
+    let patch = (!answer.patch.is_empty())
+        .then(|| base64::engine::general_purpose::STANDARD.encode(&answer.patch));
+    let warnings: Vec<String> = answer
         .warnings
         .iter()
         .take(MAX_WARNINGS)
@@ -500,7 +500,7 @@ pub fn encode<O>(review: &Review<O>, verdict: &Verdict) -> Result<Vec<u8>, Admis
             patch_type: patch.as_ref().map(|_| "JSONPatch"),
             patch,
             warnings: &warnings,
-            audit_annotations: &verdict.audit_annotations,
+            audit_annotations: &answer.audit_annotations,
         },
     };
     serde_json::to_vec(&out).map_err(AdmissionError::Encode)
@@ -537,7 +537,7 @@ mod tests {
         assert_eq!(review.request.uid, "1234");
         assert_eq!(review.request.kind.kind, "Pod");
         assert_eq!(review.request.operation, Operation::Create);
-        let Object::Read(object) = review.request.object else {
+        let RequestObject::Read(object) = review.request.object else {
             panic!("object not read: {:?}", review.request.object);
         };
         assert_eq!(object.get(), r#"{"metadata":{}}"#);
@@ -575,7 +575,7 @@ mod tests {
         ] {
             let review = Review::decode_with(body.as_bytes(), &ValueReader).unwrap();
             match review.request.object {
-                Object::Read(read) => assert_eq!(read, object),
+                RequestObject::Read(read) => assert_eq!(read, object),
                 other => panic!("{other:?} for {body}"),
             }
         }
@@ -585,14 +585,17 @@ mod tests {
     fn unwanted_and_missing_objects_are_told_apart() {
         let update = r#"{"request":{"uid":"1","kind":{"kind":"Pod"},"operation":"UPDATE","object":{"a":1}}}"#;
         let review = Review::decode_with(update.as_bytes(), &ValueReader).unwrap();
-        assert!(matches!(review.request.object, Object::Skipped));
+        assert!(matches!(review.request.object, RequestObject::Skipped));
         for absent in [
             r#"{"request":{"uid":"1","kind":{"kind":"Pod"},"operation":"CREATE"}}"#,
             r#"{"request":{"uid":"1","kind":{"kind":"Pod"},"operation":"CREATE","object":null}}"#,
             r#"{"request":{"object":null,"uid":"1","kind":{"kind":"Pod"},"operation":"CREATE"}}"#,
         ] {
             let review = Review::decode_with(absent.as_bytes(), &ValueReader).unwrap();
-            assert!(matches!(review.request.object, Object::Absent), "{absent}");
+            assert!(
+                matches!(review.request.object, RequestObject::Absent),
+                "{absent}"
+            );
         }
     }
 
@@ -657,7 +660,7 @@ mod tests {
         let body = review_body(minimal_request());
         let review = Review::decode(&body).unwrap();
         let empty: Value =
-            serde_json::from_slice(&encode(&review, &Verdict::default()).unwrap()).unwrap();
+            serde_json::from_slice(&encode(&review, &Answer::default()).unwrap()).unwrap();
         assert_eq!(empty["apiVersion"], "admission.k8s.io/v1");
         assert_eq!(empty["kind"], "AdmissionReview");
         assert_eq!(empty["response"]["uid"], "1234");
@@ -666,17 +669,17 @@ mod tests {
         assert!(empty["response"].get("patchType").is_none());
         assert!(empty["response"].get("warnings").is_none());
 
-        let verdict = Verdict {
+        let answer = Answer {
             patch: br#"[{"op":"add","path":"/a","value":1}]"#.to_vec(),
             warnings: vec!["lameduck: x".into(), "y".repeat(1000)],
             audit_annotations: BTreeMap::from([("plan", "p".to_string())]),
         };
-        let full: Value = serde_json::from_slice(&encode(&review, &verdict).unwrap()).unwrap();
+        let full: Value = serde_json::from_slice(&encode(&review, &answer).unwrap()).unwrap();
         assert_eq!(full["response"]["patchType"], "JSONPatch");
         let patch = base64::engine::general_purpose::STANDARD
             .decode(full["response"]["patch"].as_str().unwrap())
             .unwrap();
-        assert_eq!(patch, verdict.patch);
+        assert_eq!(patch, answer.patch);
         assert_eq!(full["response"]["warnings"][0], "lameduck: x");
         assert!(
             full["response"]["warnings"][1]

@@ -3,7 +3,6 @@
 
 pub mod admission;
 pub mod audit;
-pub mod certs;
 pub mod cli;
 pub mod cluster;
 pub mod inject;
@@ -13,6 +12,7 @@ pub mod plan;
 pub mod scope;
 pub mod server;
 mod text;
+pub mod tls_secret;
 pub mod waiter;
 pub mod webhook;
 pub mod workload;

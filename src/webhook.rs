@@ -7,7 +7,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer};
 
 use crate::admission::{
-    AdmissionError, GroupVersionKind, Object, ObjectReader, Operation, Review, Verdict, encode,
+    AdmissionError, Answer, GroupVersionKind, ObjectReader, Operation, RequestObject, Review,
+    encode,
 };
 use crate::cluster::{ActionChoice, ClusterState, NamespaceSync};
 use crate::inject::{self, Injection};
@@ -52,7 +53,7 @@ pub struct Reviewed {
 /// What lameduck decided for a request it plans.
 struct Decided {
     injection: Injection,
-    verdict: Verdict,
+    answer: Answer,
 }
 
 /// The webhook's settings and its view of the cluster.
@@ -115,9 +116,9 @@ impl Webhook {
             injected_roles: Vec::new(),
             warnings: Vec::new(),
         };
-        let verdict = match self.decide(&review)? {
-            Some(Decided { injection, verdict }) => {
-                reviewed.outcome = match (&injection.planned.decision, verdict.patch.is_empty()) {
+        let answer = match self.decide(&review)? {
+            Some(Decided { injection, answer }) => {
+                reviewed.outcome = match (&injection.planned.decision, answer.patch.is_empty()) {
                     (_, false) => Outcome::Mutated,
                     (Decision::Skip(_), true) => Outcome::Skipped,
                     (Decision::Plan(_), true) => Outcome::Unchanged,
@@ -129,11 +130,11 @@ impl Webhook {
                     .map(|w| w.reason)
                     .collect();
                 reviewed.injected_roles = injection.injected_roles;
-                verdict
+                answer
             }
-            None => Verdict::default(),
+            None => Answer::default(),
         };
-        reviewed.body = encode(&review, &verdict)?;
+        reviewed.body = encode(&review, &answer)?;
         Ok(reviewed)
     }
 
@@ -144,10 +145,10 @@ impl Webhook {
     ) -> Result<Option<Decided>, AdmissionError> {
         let request = &review.request;
         let (kind, template) = match &request.object {
-            Object::Read(Some((kind, template))) => (*kind, template),
+            RequestObject::Read(Some((kind, template))) => (*kind, template),
             // Planned kind, but an object without a pod template: nothing to plan.
-            Object::Read(None) | Object::Skipped => return Ok(None),
-            Object::Absent => {
+            RequestObject::Read(None) | RequestObject::Skipped => return Ok(None),
+            RequestObject::Absent => {
                 return match TemplateReader.planned_kind(&request.kind, request.operation) {
                     Some(kind) if request.sub_resource.as_deref().is_none_or(str::is_empty) => {
                         Err(AdmissionError::Malformed(format!(
@@ -194,7 +195,7 @@ impl Webhook {
         };
         Ok(Some(Decided {
             injection,
-            verdict: Verdict {
+            answer: Answer {
                 patch,
                 warnings,
                 audit_annotations,

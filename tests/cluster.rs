@@ -445,7 +445,7 @@ async fn losing_the_api_server_keeps_the_last_state() {
 
 #[tokio::test]
 async fn kube_off_is_standalone() {
-    let connected = lameduck::cluster::Cluster::standalone("--kube off");
+    let connected = lameduck::cluster::Connection::standalone("--kube off");
     let cluster = connected.state();
     connected.watch(Default::default()).await;
     let metrics = Arc::new(Metrics::new(cluster.clone()));

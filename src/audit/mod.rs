@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::cluster::NamespaceInfo;
-use crate::cluster::inventory::{Inventory, Object, OwnerRef};
+use crate::cluster::inventory::{ClusterObject, Inventory, OwnerRef};
 use crate::inject::status::Status;
 use crate::inject::{self, TemplateView};
 use crate::plan::annotations::{INJECT, STATUS};
@@ -315,8 +315,8 @@ struct Group<'a> {
     namespace: &'a str,
     kind: String,
     name: String,
-    workload: Option<&'a Object>,
-    pods: Vec<&'a Object>,
+    workload: Option<&'a ClusterObject>,
+    pods: Vec<&'a ClusterObject>,
 }
 
 /// Audits everything in `inventory` whose namespace `include` accepts.
@@ -325,7 +325,7 @@ pub fn audit(
     options: &Options,
     include: impl Fn(&str, NamespaceScope) -> bool,
 ) -> Report {
-    let by_uid: HashMap<(&str, &str), &Object> = inventory
+    let by_uid: HashMap<(&str, &str), &ClusterObject> = inventory
         .objects
         .iter()
         .filter(|o| o.kind != WorkloadKind::Pod && !o.uid.is_empty())
@@ -371,13 +371,16 @@ pub fn audit(
 #[derive(Debug, Clone, Copy)]
 enum Top<'a> {
     /// A workload read from the cluster (or the pod itself when it has no owner).
-    Known(&'a Object),
+    Known(&'a ClusterObject),
     /// An owner that was not read: a kind lameduck does not know (Argo Rollout, an
     /// operator's resource), or one gone already. The pods stand for it.
     Foreign(&'a OwnerRef),
 }
 
-fn top_owner<'a>(pod: &'a Object, by_uid: &HashMap<(&str, &str), &'a Object>) -> Top<'a> {
+fn top_owner<'a>(
+    pod: &'a ClusterObject,
+    by_uid: &HashMap<(&str, &str), &'a ClusterObject>,
+) -> Top<'a> {
     let mut current = pod;
     // Owner chains are two links long at most (Pod → ReplicaSet → Deployment); the bound
     // only guards against a cycle in odd data.
@@ -397,7 +400,7 @@ fn top_owner<'a>(pod: &'a Object, by_uid: &HashMap<(&str, &str), &'a Object>) ->
 
 fn group_for<'g, 'a>(
     groups: &'g mut BTreeMap<(String, String, String), Group<'a>>,
-    object: &'a Object,
+    object: &'a ClusterObject,
     top: Top<'a>,
 ) -> &'g mut Group<'a> {
     let (kind, name, workload) = match top {

@@ -122,7 +122,7 @@ impl Cluster {
         .unwrap();
         self.inventory
             .objects
-            .push(Object::from_value(kind, object).unwrap());
+            .push(ClusterObject::from_value(kind, object).unwrap());
         self
     }
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::CliError;
-use crate::certs::CertRequest;
+use crate::tls_secret::TlsSecretRequest;
 
 /// `lameduck certs`: a CA and a serving certificate for `SERVICE.NAMESPACE.svc`.
 #[derive(Debug, Clone, Args)]
@@ -38,7 +38,7 @@ pub struct CertsArgs {
 
 impl CertsArgs {
     pub fn run(self) -> Result<ExitCode, CliError> {
-        let request = CertRequest::from(self);
+        let request = TlsSecretRequest::from(self);
         let generated = request.generate()?;
         let [cert, key, ca] = &request.write(&generated)?;
         println!(
@@ -64,7 +64,7 @@ impl CertsArgs {
     }
 }
 
-impl From<CertsArgs> for CertRequest {
+impl From<CertsArgs> for TlsSecretRequest {
     fn from(args: CertsArgs) -> Self {
         let CertsArgs {
             service,
@@ -74,7 +74,7 @@ impl From<CertsArgs> for CertRequest {
             days,
             force,
         } = args;
-        CertRequest {
+        TlsSecretRequest {
             service,
             namespace,
             cluster_domain,

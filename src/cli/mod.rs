@@ -15,12 +15,15 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::plan::duration::parse_seconds;
-pub use audit::{AuditArgs, AuditFormat};
+// What the binary and the tests name; the other commands' flags stay inside.
+pub use audit::AuditArgs;
 pub use certs::CertsArgs;
-pub use offline::{ExplainArgs, ExplainFormat, InputArgs, MutateArgs};
 pub use plan::{PlanArgs, SettingsError};
-pub use serve::{KubeMode, LogArgs, LogFormat, ServeArgs, ServeError};
+pub use serve::ServeError;
 pub use waiter::WaiterArgs;
+
+use offline::{ExplainArgs, MutateArgs};
+use serve::ServeArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,7 +65,7 @@ pub enum CliError {
     #[error(transparent)]
     Manifests(#[from] crate::manifests::ManifestError),
     #[error(transparent)]
-    Certs(#[from] crate::certs::CertsError),
+    TlsSecret(#[from] crate::tls_secret::TlsSecretError),
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
     #[error(transparent)]

@@ -14,7 +14,7 @@ const EXIT_WARNINGS: u8 = 2;
 
 /// Input flags shared by `mutate` and `explain`.
 #[derive(Debug, Clone, Args)]
-pub struct InputArgs {
+pub(super) struct InputArgs {
     /// Manifest file (YAML or JSON, several documents allowed); `-` for stdin. Repeat for
     /// several files. Without any, stdin is read (how kustomize and kpt run a KRM
     /// function).
@@ -28,7 +28,7 @@ pub struct InputArgs {
 
 /// `lameduck mutate`: apply the webhook's mutation to manifests.
 #[derive(Debug, Args)]
-pub struct MutateArgs {
+pub(super) struct MutateArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
@@ -37,7 +37,7 @@ pub struct MutateArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum ExplainFormat {
+pub(super) enum ExplainFormat {
     /// A table per pod template, for people.
     #[default]
     Text,
@@ -47,7 +47,7 @@ pub enum ExplainFormat {
 
 /// `lameduck explain`: print each pod template's shutdown timeline.
 #[derive(Debug, Args)]
-pub struct ExplainArgs {
+pub(super) struct ExplainArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
@@ -60,7 +60,7 @@ pub struct ExplainArgs {
 }
 
 impl MutateArgs {
-    pub fn run(self) -> Result<ExitCode, CliError> {
+    pub(super) fn run(self) -> Result<ExitCode, CliError> {
         let MutateArgs {
             input: InputArgs { files, strict },
             plan,
@@ -78,7 +78,7 @@ impl MutateArgs {
 }
 
 impl ExplainArgs {
-    pub fn run(self) -> Result<ExitCode, CliError> {
+    pub(super) fn run(self) -> Result<ExitCode, CliError> {
         let ExplainArgs {
             input: InputArgs { files, strict },
             output,

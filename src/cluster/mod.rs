@@ -4,7 +4,7 @@
 
 pub mod inventory;
 pub mod namespaces;
-pub mod versions;
+pub(crate) mod versions;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -258,16 +258,16 @@ impl kube::runtime::utils::Backoff for Backoff {
 
 /// A cluster to watch, or none: the state the webhook reads exists from the start, and
 /// the watchers that fill it start later (`watch`), after the server has its ports.
-pub struct Cluster {
+pub struct Connection {
     state: Arc<ClusterState>,
     client: Option<kube::Client>,
 }
 
-impl Cluster {
+impl Connection {
     /// No cluster: the webhook serves from its own settings. `why` goes to the log.
     pub fn standalone(why: &str) -> Self {
         tracing::info!("{why}: serving from the server's own settings (standalone)");
-        Cluster {
+        Connection {
             state: Arc::new(ClusterState::standalone()),
             client: None,
         }
@@ -284,7 +284,7 @@ impl Cluster {
             }
         };
         match kube::Client::try_from(config) {
-            Ok(client) => Cluster::with_client(client),
+            Ok(client) => Connection::with_client(client),
             Err(error) => {
                 tracing::warn!(%error, "cannot build a Kubernetes client");
                 Self::standalone("Kubernetes client unavailable")
@@ -293,7 +293,7 @@ impl Cluster {
     }
 
     pub fn with_client(client: kube::Client) -> Self {
-        Cluster {
+        Connection {
             state: Arc::new(ClusterState::connecting()),
             client: Some(client),
         }
@@ -310,7 +310,7 @@ impl Cluster {
     /// webhook's namespaceSelector. The tasks run until the runtime stops; API errors are
     /// logged and retried, never fatal.
     pub fn watch(self, options: ClusterOptions) -> impl Future<Output = ()> + Send + 'static {
-        let Cluster { state, client } = self;
+        let Connection { state, client } = self;
         let first_results = client.map(|client| {
             let (namespaces_ready, namespaces_synced) = tokio::sync::oneshot::channel();
             let (versions_ready, versions_read) = tokio::sync::oneshot::channel();
@@ -351,7 +351,7 @@ impl Cluster {
 
 /// Watches `client`'s cluster and returns the state once first synced (or timed out).
 pub async fn start_with_client(client: kube::Client, options: ClusterOptions) -> Arc<ClusterState> {
-    let cluster = Cluster::with_client(client);
+    let cluster = Connection::with_client(client);
     let state = cluster.state();
     cluster.watch(options).await;
     state
@@ -373,7 +373,7 @@ pub enum ClientError {
 }
 
 /// A client for `kubeconfig` and `context` when given, else the usual search
-/// ($KUBECONFIG, ~/.kube/config, in-cluster). Unlike `Cluster::connect`, failing is an
+/// ($KUBECONFIG, ~/.kube/config, in-cluster). Unlike `Connection::connect`, failing is an
 /// error: the caller cannot do without the cluster.
 pub async fn client(
     kubeconfig: Option<&Path>,

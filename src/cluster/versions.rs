@@ -20,7 +20,7 @@ use crate::plan::HookAction;
 /// The first version whose API server and kubelet run `lifecycle.preStop.sleep` by
 /// default (beta, on by default, in 1.30; GA in 1.34). A 1.29 API server drops the
 /// field silently, and an older kubelet ignores it, so the pod would not wait at all.
-pub const NATIVE_SLEEP_SINCE: KubeVersion = KubeVersion {
+pub(crate) const NATIVE_SLEEP_SINCE: KubeVersion = KubeVersion {
     major: 1,
     minor: 30,
     patch: 0,
@@ -29,7 +29,7 @@ pub const NATIVE_SLEEP_SINCE: KubeVersion = KubeVersion {
 /// The first version whose API server and kubelet run native sidecars (init containers
 /// with `restartPolicy: Always`, beta and on by default in 1.29), which the `wait`
 /// action's waiter is: started before the main containers, stopped after them.
-pub const NATIVE_SIDECARS_SINCE: KubeVersion = KubeVersion {
+pub(crate) const NATIVE_SIDECARS_SINCE: KubeVersion = KubeVersion {
     major: 1,
     minor: 29,
     patch: 0,
@@ -38,7 +38,7 @@ pub const NATIVE_SIDECARS_SINCE: KubeVersion = KubeVersion {
 /// A Kubernetes version as the API server and kubelets report it. Vendor suffixes
 /// (`-eks-abc`, `+k3s1`, `-gke.100`) are ignored: they never change feature gates' defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct KubeVersion {
+pub(crate) struct KubeVersion {
     pub major: u32,
     pub minor: u32,
     pub patch: u32,
@@ -53,7 +53,7 @@ impl fmt::Display for KubeVersion {
 impl KubeVersion {
     /// Reads `v1.33.2-eks-abc`, `v1.30.0+k3s1`, `1.29`, `v1.31.1-gke.1146000`.
     /// `None` for anything without at least a numeric major and minor.
-    pub fn parse(text: &str) -> Option<KubeVersion> {
+    pub(crate) fn parse(text: &str) -> Option<KubeVersion> {
         let text = text.trim();
         let text = text
             .strip_prefix('v')
@@ -74,7 +74,7 @@ impl KubeVersion {
     /// What the API server behaves as. `gitVersion` is the binary's version; since 1.31
     /// an API server may emulate an older one (`emulationMajor`/`emulationMinor`), and
     /// then its feature gates follow the emulated version, so the lower one counts.
-    pub fn of_server(info: &Info) -> Option<KubeVersion> {
+    pub(crate) fn of_server(info: &Info) -> Option<KubeVersion> {
         let binary = KubeVersion::parse(&info.git_version).or_else(|| {
             // Some distributions leave gitVersion odd; major/minor are "1" and "33+".
             Some(KubeVersion {
@@ -116,7 +116,7 @@ fn leading_number(text: &str) -> Option<u32> {
 
 /// The oldest kubelet among the Nodes, from one paged listing.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct KubeletSurvey {
+pub(crate) struct KubeletSurvey {
     /// Nodes that reported a kubelet version.
     pub nodes: usize,
     /// The oldest readable version and the node that runs it.
@@ -128,7 +128,7 @@ pub struct KubeletSurvey {
 
 impl KubeletSurvey {
     /// Counts one node; an empty version (a node still registering) is not counted.
-    pub fn add(&mut self, node: &str, version: &str) {
+    pub(crate) fn add(&mut self, node: &str, version: &str) {
         if version.trim().is_empty() {
             return;
         }
@@ -154,7 +154,7 @@ impl KubeletSurvey {
 
 /// The decision, a pure function of what the cluster reported: what `auto` means, and
 /// whether `wait` can run.
-pub fn choose(server: KubeVersion, kubelets: &KubeletSurvey) -> ActionChoice {
+pub(crate) fn choose(server: KubeVersion, kubelets: &KubeletSurvey) -> ActionChoice {
     let mut choice = choose_delay(server, kubelets);
     choice.wait_unavailable = wait_blocker(server, kubelets);
     choice
@@ -220,7 +220,7 @@ fn choose_delay(server: KubeVersion, kubelets: &KubeletSurvey) -> ActionChoice {
 
 /// Before the first successful read: `exec` works on every version, so it is the safe
 /// answer while nothing is known.
-pub fn unknown() -> ActionChoice {
+pub(crate) fn unknown() -> ActionChoice {
     ActionChoice {
         action: HookAction::Exec,
         reason: "cluster versions not read yet; exec works on every version".into(),
@@ -273,7 +273,7 @@ struct SlimNodeInfo {
 }
 
 /// Lists every Node, `page_size` at a time, keeping only the oldest kubelet.
-pub async fn survey_kubelets(
+pub(crate) async fn survey_kubelets(
     client: &kube::Client,
     page_size: u32,
 ) -> Result<KubeletSurvey, ClusterError> {
@@ -306,7 +306,7 @@ pub async fn survey_kubelets(
 }
 
 /// Reads the server version and surveys the kubelets once.
-pub async fn read_choice(
+pub(crate) async fn read_choice(
     client: &kube::Client,
     page_size: u32,
 ) -> Result<ActionChoice, ClusterError> {

@@ -87,7 +87,7 @@ pub fn container_key(container: &str, field: ContainerField) -> String {
 
 /// Where a value came from, for warnings that say which object to fix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub enum Origin {
     Pod,
     Namespace,
 }
@@ -101,13 +101,13 @@ pub struct Layers<'a> {
 
 impl<'a> Layers<'a> {
     /// The pod's value for a pod-level key, else its namespace's.
-    pub fn lookup(&self, key: &str) -> Option<(&'a str, Source)> {
+    pub fn lookup(&self, key: &str) -> Option<(&'a str, Origin)> {
         if let Some(value) = self.pod.get(key) {
-            return Some((value.as_str(), Source::Pod));
+            return Some((value.as_str(), Origin::Pod));
         }
         self.namespace
             .and_then(|ns| ns.get(key))
-            .map(|value| (value.as_str(), Source::Namespace))
+            .map(|value| (value.as_str(), Origin::Namespace))
     }
 }
 
@@ -123,7 +123,7 @@ pub struct Bounds {
 pub fn read_duration(
     key: &str,
     value: &str,
-    source: Source,
+    origin: Origin,
     bounds: Bounds,
     warnings: &mut Vec<Warning>,
 ) -> Option<u64> {
@@ -133,7 +133,7 @@ pub fn read_duration(
                 WarningReason::ClampedAnnotation,
                 format!(
                     "{} exceeds the {} cap; clamped to {}",
-                    describe(key, value, source),
+                    describe(key, value, origin),
                     Seconds(bounds.max),
                     Seconds(bounds.max)
                 ),
@@ -145,7 +145,7 @@ pub fn read_duration(
                 WarningReason::ClampedAnnotation,
                 format!(
                     "{} is below {}; raised to {}",
-                    describe(key, value, source),
+                    describe(key, value, origin),
                     Seconds(bounds.min),
                     Seconds(bounds.min)
                 ),
@@ -162,7 +162,7 @@ pub fn read_duration(
             };
             warnings.push(Warning::new(
                 WarningReason::InvalidAnnotation,
-                format!("{} {reason}; ignored", describe(key, value, source)),
+                format!("{} {reason}; ignored", describe(key, value, origin)),
             ));
             None
         }
@@ -173,7 +173,7 @@ pub fn read_duration(
 pub fn invalid_choice(
     key: &str,
     value: &str,
-    source: Source,
+    origin: Origin,
     allowed: &str,
     warnings: &mut Vec<Warning>,
 ) {
@@ -181,20 +181,20 @@ pub fn invalid_choice(
         WarningReason::InvalidAnnotation,
         format!(
             "{} is not one of {allowed}; ignored",
-            describe(key, value, source)
+            describe(key, value, origin)
         ),
     ));
 }
 
 /// `lameduck.dev/sleep="-5s"`, with the namespace named when the value came from there.
 /// Long values are cut: the API server truncates long warnings anyway.
-fn describe(key: &str, value: &str, source: Source) -> String {
+fn describe(key: &str, value: &str, origin: Origin) -> String {
     // 32 characters of the value, and the ellipsis.
     const MAX_SHOWN: usize = 33;
     let shown = cut_with_ellipsis(value, MAX_SHOWN);
-    match source {
-        Source::Pod => format!("{key}={shown:?}"),
-        Source::Namespace => format!("namespace annotation {key}={shown:?}"),
+    match origin {
+        Origin::Pod => format!("{key}={shown:?}"),
+        Origin::Namespace => format!("namespace annotation {key}={shown:?}"),
     }
 }
 
@@ -230,8 +230,8 @@ mod tests {
             pod: &pod,
             namespace: Some(&ns),
         };
-        assert_eq!(layers.lookup(SLEEP), Some(("20", Source::Pod)));
-        assert_eq!(layers.lookup(STAGGER), Some(("2", Source::Namespace)));
+        assert_eq!(layers.lookup(SLEEP), Some(("20", Origin::Pod)));
+        assert_eq!(layers.lookup(STAGGER), Some(("2", Origin::Namespace)));
         assert_eq!(layers.lookup(SHUTDOWN), None);
     }
 
@@ -240,23 +240,23 @@ mod tests {
         let bounds = Bounds { min: 1, max: 300 };
         let mut warnings = Vec::new();
         assert_eq!(
-            read_duration(STAGGER, "10m", Source::Pod, bounds, &mut warnings),
+            read_duration(STAGGER, "10m", Origin::Pod, bounds, &mut warnings),
             Some(300)
         );
         assert_eq!(
-            read_duration(STAGGER, "0", Source::Pod, bounds, &mut warnings),
+            read_duration(STAGGER, "0", Origin::Pod, bounds, &mut warnings),
             Some(1)
         );
         assert_eq!(
-            read_duration(STAGGER, "-1", Source::Pod, bounds, &mut warnings),
+            read_duration(STAGGER, "-1", Origin::Pod, bounds, &mut warnings),
             None
         );
         assert_eq!(
-            read_duration(STAGGER, "soon", Source::Namespace, bounds, &mut warnings),
+            read_duration(STAGGER, "soon", Origin::Namespace, bounds, &mut warnings),
             None
         );
         assert_eq!(
-            read_duration(STAGGER, "7s", Source::Pod, bounds, &mut warnings),
+            read_duration(STAGGER, "7s", Origin::Pod, bounds, &mut warnings),
             Some(7)
         );
         assert_eq!(warnings.len(), 4);

@@ -13,7 +13,7 @@ pub mod choreography;
 pub mod duration;
 mod model;
 mod read;
-pub mod role;
+mod role;
 mod schedule;
 pub mod wait;
 mod warning;

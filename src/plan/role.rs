@@ -59,7 +59,7 @@ pub struct RolePatterns {
 
 /// What the app needs while it shuts down. Besides the generic names, the images whose
 /// words say nothing about what they are (`gce-proxy`, `proxyv2`, `otc-container`...).
-pub const DEFAULT_SIDECAR_PATTERNS: &[&str] = &[
+pub(super) const DEFAULT_SIDECAR_PATTERNS: &[&str] = &[
     // Service meshes: Istio's container and image (`istio/proxyv2`), Linkerd's
     // (`cr.l5d.io/linkerd/proxy`, older `gcr.io/linkerd-io/proxy`), Consul, Kuma,
     // App Mesh's Envoy, Dapr.
@@ -102,7 +102,7 @@ pub const DEFAULT_SIDECAR_PATTERNS: &[&str] = &[
 /// Front proxies that carry inbound traffic to the app. `nginx` also covers
 /// `nginxinc/nginx-unprivileged`, `bitnami/nginx` and `ingress-nginx/controller`;
 /// `haproxytech` covers HAProxy's `haproxytech/kubernetes-ingress`.
-pub const DEFAULT_PROXY_PATTERNS: &[&str] = &[
+pub(super) const DEFAULT_PROXY_PATTERNS: &[&str] = &[
     "nginx",
     "openresty",
     "haproxy",
@@ -206,7 +206,7 @@ fn contains_run(words: &[String], run: &[String]) -> bool {
 /// `registry:5000/team/nginx:1.27@sha256:...` -> `team/nginx`. The first path segment is a
 /// registry host when it has a `.` or a `:`, or is `localhost`, as the container runtimes
 /// read image references.
-pub fn image_repository_path(image: &str) -> &str {
+pub(super) fn image_repository_path(image: &str) -> &str {
     let without_digest = image.split_once('@').map_or(image, |(repo, _)| repo);
     // A tag follows the last `:` that comes after the last `/` (a registry port does not).
     let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);

@@ -202,7 +202,7 @@ pub(crate) fn check_review(webhook: &Webhook, body: &[u8]) -> Result<Outcome, Vi
             detail: format!("patched a {:?}", request.kind.kind),
         },
     )?;
-    let lameduck::admission::Object::Read(raw) = &request.object else {
+    let lameduck::admission::RequestObject::Read(raw) = &request.object else {
         return Err(Violation {
             rule: Rule::PatchApplies,
             detail: "patch without an object".into(),

@@ -136,7 +136,7 @@ impl TestServer {
         install_crypto();
         let mut config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
-            metrics_listen: "127.0.0.1:0".parse().unwrap(),
+            admin_listen: "127.0.0.1:0".parse().unwrap(),
             cert: CertSource::Files { cert, key },
             drain_delay: Duration::ZERO,
             shutdown_timeout: Duration::from_secs(5),
@@ -149,7 +149,7 @@ impl TestServer {
         let server = Server::bind(config, webhook.clone(), Arc::new(Metrics::new(cluster)))
             .await
             .unwrap_or_else(|error| panic!("the server refused its configuration: {error}"));
-        let (https, metrics) = (server.https_addr(), server.metrics_addr());
+        let (https, metrics) = (server.https_addr(), server.admin_addr());
         let drain = CancellationToken::new();
         let task = tokio::spawn({
             let drain = drain.clone();

@@ -31,7 +31,7 @@ pub const CA_FILE: &str = "ca.crt";
 const CLOCK_SKEW: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, thiserror::Error)]
-pub enum CertsError {
+pub enum TlsSecretError {
     #[error(
         "--{flag} {value:?} is not a DNS label (lowercase letters, digits and '-', at most 63)"
     )]
@@ -52,7 +52,7 @@ pub enum CertsError {
 
 /// What `lameduck certs` makes, and where.
 #[derive(Debug, Clone)]
-pub struct CertRequest {
+pub struct TlsSecretRequest {
     /// The webhook's Service name.
     pub service: String,
 
@@ -74,7 +74,7 @@ pub struct CertRequest {
 
 /// What `certs` produced, in memory.
 #[derive(Debug, Clone)]
-pub struct Generated {
+pub struct TlsSecret {
     pub cert_pem: String,
     pub key_pem: String,
     pub ca_pem: String,
@@ -82,19 +82,19 @@ pub struct Generated {
     pub names: Vec<String>,
 }
 
-impl Generated {
+impl TlsSecret {
     /// The webhook configuration's `caBundle`: base64 of the CA's PEM.
     pub fn ca_bundle(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.ca_pem.as_bytes())
     }
 }
 
-impl CertRequest {
+impl TlsSecretRequest {
     /// The DNS names the API server may use to reach the Service.
-    pub fn names(&self) -> Result<Vec<String>, CertsError> {
+    pub fn names(&self) -> Result<Vec<String>, TlsSecretError> {
         for (flag, value) in [("service", &self.service), ("namespace", &self.namespace)] {
             if !is_dns_label(value) {
-                return Err(CertsError::InvalidName {
+                return Err(TlsSecretError::InvalidName {
                     flag,
                     value: value.clone(),
                 });
@@ -102,7 +102,7 @@ impl CertRequest {
         }
         let domain = self.cluster_domain.trim_end_matches('.');
         if domain.is_empty() || !domain.split('.').all(is_dns_label) {
-            return Err(CertsError::InvalidDomain(self.cluster_domain.clone()));
+            return Err(TlsSecretError::InvalidDomain(self.cluster_domain.clone()));
         }
         let (service, namespace) = (&self.service, &self.namespace);
         Ok(vec![
@@ -114,7 +114,7 @@ impl CertRequest {
     }
 
     /// Makes the CA and the serving certificate; writes nothing.
-    pub fn generate(&self) -> Result<Generated, CertsError> {
+    pub fn generate(&self) -> Result<TlsSecret, TlsSecretError> {
         let names = self.names()?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -154,7 +154,7 @@ impl CertRequest {
         leaf.not_after = not_after;
         let cert = leaf.signed_by(&key, &issuer)?;
 
-        Ok(Generated {
+        Ok(TlsSecret {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
             ca_pem: ca_cert.pem(),
@@ -164,9 +164,9 @@ impl CertRequest {
 
     /// Writes the three files; the key is readable by its owner only. Returns the paths
     /// of tls.crt, tls.key and ca.crt.
-    pub fn write(&self, generated: &Generated) -> Result<[PathBuf; 3], CertsError> {
+    pub fn write(&self, generated: &TlsSecret) -> Result<[PathBuf; 3], TlsSecretError> {
         let dir = &self.out_dir;
-        fs::create_dir_all(dir).map_err(|source| CertsError::Write {
+        fs::create_dir_all(dir).map_err(|source| TlsSecretError::Write {
             path: dir.clone(),
             source,
         })?;
@@ -180,7 +180,7 @@ impl CertRequest {
             for (name, _, _) in &files {
                 let path = dir.join(name);
                 if path.exists() {
-                    return Err(CertsError::Exists(path));
+                    return Err(TlsSecretError::Exists(path));
                 }
             }
         }
@@ -194,8 +194,8 @@ impl CertRequest {
 /// Writes to a temporary file created with `mode`, then renames it over `path`, so a
 /// server polling the files never reads half of one and the key is never briefly
 /// world-readable.
-fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), CertsError> {
-    let error = |source| CertsError::Write {
+fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), TlsSecretError> {
+    let error = |source| TlsSecretError::Write {
         path: path.to_path_buf(),
         source,
     };
@@ -228,8 +228,8 @@ fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), Certs
 mod tests {
     use super::*;
 
-    fn args() -> CertRequest {
-        CertRequest {
+    fn args() -> TlsSecretRequest {
+        TlsSecretRequest {
             service: "lameduck".into(),
             namespace: "lameduck".into(),
             cluster_domain: "cluster.local".into(),
@@ -259,12 +259,15 @@ mod tests {
             let mut args = args();
             args.service = bad.to_string();
             assert!(
-                matches!(args.names(), Err(CertsError::InvalidName { .. })),
+                matches!(args.names(), Err(TlsSecretError::InvalidName { .. })),
                 "{bad:?}"
             );
         }
         let mut args = args();
         args.cluster_domain = "bad..domain".into();
-        assert!(matches!(args.names(), Err(CertsError::InvalidDomain(_))));
+        assert!(matches!(
+            args.names(),
+            Err(TlsSecretError::InvalidDomain(_))
+        ));
     }
 }

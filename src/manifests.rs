@@ -13,6 +13,7 @@ mod edit;
 mod explain;
 mod input;
 mod mutate;
+mod output;
 pub mod yaml;
 
 use std::fmt;
@@ -71,7 +72,7 @@ pub fn mutate_files(
 ) -> Result<Mutated, ManifestError> {
     let mut sources = input::read_all(files)?;
     let notes = mutate::mutate(&mut sources, settings, strict)?.notes;
-    let text = input::render_sources(&sources)?;
+    let text = output::render_sources(&sources)?;
     Ok(Mutated { text, notes })
 }
 

@@ -5,7 +5,11 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::cluster::NamespaceInfo;
+use crate::cluster::inventory::{ClusterObject, Inventory};
+use crate::inject;
+use crate::plan::Environment;
 use crate::scope::NamespaceInjection;
+use crate::workload::WorkloadKind;
 
 fn namespace(injection: NamespaceInjection, defaults: &[(&str, &str)]) -> NamespaceInfo {
     NamespaceInfo {

@@ -1,4 +1,4 @@
-//! `lameduck certs`: flags for `crate::certs`.
+//! `lameduck certs`: flags for `crate::tls_secret`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lameduck::cluster::ClusterState;
 use lameduck::plan::Settings;
-use lameduck::webhook::{Mode, Webhook};
+use lameduck::scope::Mode;
+use lameduck::webhook::Webhook;
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> Value {

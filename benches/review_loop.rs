@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use lameduck::cluster::ClusterState;
 use lameduck::plan::Settings;
-use lameduck::webhook::{Mode, Webhook};
+use lameduck::scope::Mode;
+use lameduck::webhook::Webhook;
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");

@@ -9,10 +9,11 @@ use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation, ReplaceOp
 use serde_json::{Map, Value, json};
 
 use crate::plan::annotations::{self, Annotations};
-use crate::plan::status::{InjectedHook, Status};
 use crate::plan::{self, Decision, Environment, HookAction, Planned, Settings};
 use crate::workload::{Container, PodTemplate, WorkloadKind};
+use status::{InjectedHook, Status};
 
+pub mod status;
 mod view;
 pub mod waiter;
 pub use view::TemplateView;

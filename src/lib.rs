@@ -3,14 +3,16 @@
 
 pub mod admission;
 pub mod audit;
-pub mod certs;
 pub mod cli;
 pub mod cluster;
 pub mod inject;
 pub mod manifests;
 pub mod metrics;
 pub mod plan;
+pub mod scope;
 pub mod server;
+mod text;
+pub mod tls_secret;
 pub mod waiter;
 pub mod webhook;
 pub mod workload;

@@ -13,12 +13,13 @@ mod edit;
 mod explain;
 mod input;
 mod mutate;
+mod output;
 pub mod yaml;
 
 use std::fmt;
-use std::io::Write as _;
 use std::path::PathBuf;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::inject::{self, Injection};
@@ -27,9 +28,6 @@ use crate::workload::{PodTemplate, WorkloadKind};
 
 pub use explain::{ExplainReport, TemplateReport};
 pub use input::{Format, Source};
-
-/// Exit code when `--strict` is given and there were warnings; 1 is for unreadable input.
-pub const EXIT_WARNINGS: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -63,27 +61,28 @@ pub enum ManifestError {
     Patch { object: String, message: String },
     #[error("writing the output: {0}")]
     Render(String),
-    #[error("writing the output")]
-    Write(#[source] std::io::Error),
 }
 
-/// `lameduck mutate` on files (`-` or none: stdin): the mutated manifests on stdout,
-/// one note per warning on stderr. Returns whether there was any warning.
+/// `lameduck mutate` on files (`-` or none: stdin): the mutated manifests, and one note
+/// per warning.
 pub fn mutate_files(
     files: &[PathBuf],
     settings: &Settings,
     strict: bool,
-) -> Result<bool, ManifestError> {
+) -> Result<Mutated, ManifestError> {
     let mut sources = input::read_all(files)?;
-    let mutated = mutate::mutate(&mut sources, settings, strict)?;
-    let text = input::render_sources(&sources)?;
-    write_stdout(&text)?;
-    let mut stderr = std::io::stderr().lock();
-    for note in &mutated.notes {
-        // Nothing sensible to do when stderr is gone; the exit code still tells.
-        let _ = writeln!(stderr, "{note}");
-    }
-    Ok(!mutated.notes.is_empty())
+    let notes = mutate::mutate(&mut sources, settings, strict)?.notes;
+    let text = output::render_sources(&sources)?;
+    Ok(Mutated { text, notes })
+}
+
+/// What `lameduck mutate` has to say.
+#[derive(Debug, Clone)]
+pub struct Mutated {
+    /// The manifests, for stdout.
+    pub text: String,
+    /// One per warning, for stderr.
+    pub notes: Vec<Note>,
 }
 
 /// `lameduck explain` on files: the report, for the caller to render.
@@ -95,19 +94,13 @@ pub fn explain_files(
     explain::explain(&mut sources, settings)
 }
 
-/// Writes all of `text` to stdout.
-pub fn write_stdout(text: &str) -> Result<(), ManifestError> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(ManifestError::Write)
-}
-
-/// Where an object sits in the input: for messages, KRM results and `explain`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where an object sits in the input: for messages, KRM results and `explain` (whose
+/// JSON carries these fields under these names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ObjectRef {
     /// The file as given on the command line, or `<stdin>`.
+    #[serde(rename = "file")]
     pub source: String,
     /// 1-based index of the document in its source (empty documents not counted).
     pub document: usize,

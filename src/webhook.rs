@@ -7,34 +7,15 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer};
 
 use crate::admission::{
-    AdmissionError, GroupVersionKind, Object, ObjectReader, Operation, Review, Verdict, encode,
+    AdmissionError, Answer, GroupVersionKind, ObjectReader, Operation, RequestObject, Review,
+    encode,
 };
-use crate::cluster::{ClusterState, NamespaceInjection};
+use crate::cluster::{ActionChoice, ClusterState, NamespaceSync};
 use crate::inject::{self, Injection};
 use crate::plan::{Decision, Environment, Role, Settings, WarningReason};
+use crate::scope::Mode;
+use crate::text::cut_with_ellipsis;
 use crate::workload::{PodTemplate, WorkloadKind};
-
-/// Which namespaces the webhook mutates, checked again here so that a webhook
-/// configuration with a wrong `namespaceSelector` cannot inject where it should not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// Every namespace not labelled `lameduck.dev/inject=disabled`.
-    #[default]
-    Cluster,
-    /// Only namespaces labelled `lameduck.dev/inject=enabled`.
-    Namespace,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "cluster" => Ok(Mode::Cluster),
-            "namespace" => Ok(Mode::Namespace),
-            other => Err(format!("{other:?} is not one of cluster, namespace")),
-        }
-    }
-}
 
 /// How a review ended; the `outcome` label of the requests metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,15 +53,24 @@ pub struct Reviewed {
 /// What lameduck decided for a request it plans.
 struct Decided {
     injection: Injection,
-    verdict: Verdict,
+    answer: Answer,
 }
 
 /// The webhook's settings and its view of the cluster.
 #[derive(Debug)]
 pub struct Webhook {
-    pub settings: Settings,
-    pub mode: Mode,
-    pub cluster: Arc<ClusterState>,
+    settings: Settings,
+    mode: Mode,
+    cluster: Arc<ClusterState>,
+}
+
+/// What the webhook works from right now, for `/readyz` and for tests that plan the way
+/// a review does.
+#[derive(Debug, Clone)]
+pub struct WebhookStatus {
+    /// What `auto` means on this cluster, and why.
+    pub action: Arc<ActionChoice>,
+    pub namespaces: NamespaceSync,
 }
 
 impl Webhook {
@@ -89,6 +79,17 @@ impl Webhook {
             settings,
             mode,
             cluster,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn status(&self) -> WebhookStatus {
+        WebhookStatus {
+            action: self.cluster.action(),
+            namespaces: self.cluster.namespace_sync(),
         }
     }
 
@@ -115,9 +116,9 @@ impl Webhook {
             injected_roles: Vec::new(),
             warnings: Vec::new(),
         };
-        let verdict = match self.decide(&review)? {
-            Some(Decided { injection, verdict }) => {
-                reviewed.outcome = match (&injection.planned.decision, verdict.patch.is_empty()) {
+        let answer = match self.decide(&review)? {
+            Some(Decided { injection, answer }) => {
+                reviewed.outcome = match (&injection.planned.decision, answer.patch.is_empty()) {
                     (_, false) => Outcome::Mutated,
                     (Decision::Skip(_), true) => Outcome::Skipped,
                     (Decision::Plan(_), true) => Outcome::Unchanged,
@@ -129,11 +130,11 @@ impl Webhook {
                     .map(|w| w.reason)
                     .collect();
                 reviewed.injected_roles = injection.injected_roles;
-                verdict
+                answer
             }
-            None => Verdict::default(),
+            None => Answer::default(),
         };
-        reviewed.body = encode(&review, &verdict)?;
+        reviewed.body = encode(&review, &answer)?;
         Ok(reviewed)
     }
 
@@ -144,10 +145,10 @@ impl Webhook {
     ) -> Result<Option<Decided>, AdmissionError> {
         let request = &review.request;
         let (kind, template) = match &request.object {
-            Object::Read(Some((kind, template))) => (*kind, template),
+            RequestObject::Read(Some((kind, template))) => (*kind, template),
             // Planned kind, but an object without a pod template: nothing to plan.
-            Object::Read(None) | Object::Skipped => return Ok(None),
-            Object::Absent => {
+            RequestObject::Read(None) | RequestObject::Skipped => return Ok(None),
+            RequestObject::Absent => {
                 return match TemplateReader.planned_kind(&request.kind, request.operation) {
                     Some(kind) if request.sub_resource.as_deref().is_none_or(str::is_empty) => {
                         Err(AdmissionError::Malformed(format!(
@@ -165,13 +166,8 @@ impl Webhook {
             .namespace
             .as_deref()
             .and_then(|name| self.cluster.namespace(name));
-        let injection_label = namespace.as_ref().map(|ns| ns.injection);
-        let allowed_here = match (self.mode, injection_label) {
-            (_, Some(NamespaceInjection::Disabled)) => false,
-            (Mode::Namespace, Some(label)) => label == NamespaceInjection::Enabled,
-            // Namespaces unknown (no cluster): the webhook configuration's selector decides.
-            _ => true,
-        };
+        // Namespaces unknown (no cluster): the webhook configuration's selector decides.
+        let allowed_here = (namespace.as_ref()).is_none_or(|ns| self.mode.admits(ns.injection));
         if !allowed_here {
             return Ok(None);
         }
@@ -199,7 +195,7 @@ impl Webhook {
         };
         Ok(Some(Decided {
             injection,
-            verdict: Verdict {
+            answer: Answer {
                 patch,
                 warnings,
                 audit_annotations,
@@ -248,10 +244,5 @@ impl<'de> ObjectReader<'de> for TemplateReader {
 /// containers should not make those lines huge.
 fn audit_value(summary: &str) -> String {
     const MAX_CHARS: usize = 1024;
-    if summary.chars().count() <= MAX_CHARS {
-        return summary.to_string();
-    }
-    let mut cut: String = summary.chars().take(MAX_CHARS - 1).collect();
-    cut.push('…');
-    cut
+    cut_with_ellipsis(summary, MAX_CHARS).into_owned()
 }

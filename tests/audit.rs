@@ -17,7 +17,8 @@ use lameduck::cli::AuditArgs;
 use lameduck::cluster::ClusterState;
 use lameduck::cluster::namespaces::info_of;
 use lameduck::plan::Settings;
-use lameduck::webhook::{Mode, Webhook};
+use lameduck::scope::Mode;
+use lameduck::webhook::Webhook;
 
 use support::fake_apiserver::{FakeApiServer, fixture};
 use support::{ReviewBody, patch_of};

@@ -17,8 +17,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
-use lameduck::certs::CertsError;
 use lameduck::cli::{CertsArgs, CliError};
+use lameduck::tls_secret::TlsSecretError;
 use support::TestServer;
 
 #[derive(Debug, Parser)]
@@ -156,7 +156,7 @@ fn refuses_to_overwrite_without_force() {
         .unwrap_or_else(|e| panic!("{e}"));
     let first = read(dir.path(), "tls.crt");
     match args(dir.path(), &[]).run() {
-        Err(CliError::Certs(CertsError::Exists(path))) => {
+        Err(CliError::TlsSecret(TlsSecretError::Exists(path))) => {
             assert!(path.ends_with("tls.crt"), "{path:?}")
         }
         other => panic!("expected Exists, got {other:?}"),

@@ -10,10 +10,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use lameduck::cluster::{ClusterOptions, ClusterState, NamespaceInjection};
+use lameduck::cluster::{ClusterOptions, ClusterState};
 use lameduck::metrics::Metrics;
 use lameduck::plan::{HookAction, Settings};
-use lameduck::webhook::{Mode, Outcome, Webhook};
+use lameduck::scope::Mode;
+use lameduck::scope::NamespaceInjection;
+use lameduck::webhook::{Outcome, Webhook};
 
 use support::ReviewBody;
 use support::fake_apiserver::{FakeApiServer, fixture};
@@ -443,7 +445,7 @@ async fn losing_the_api_server_keeps_the_last_state() {
 
 #[tokio::test]
 async fn kube_off_is_standalone() {
-    let connected = lameduck::cluster::Cluster::standalone("--kube off");
+    let connected = lameduck::cluster::Connection::standalone("--kube off");
     let cluster = connected.state();
     connected.watch(Default::default()).await;
     let metrics = Arc::new(Metrics::new(cluster.clone()));

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 mod api_rules;
 mod generators;
 
+use lameduck::inject::status::Status;
 use lameduck::inject::{Injection, inject};
-use lameduck::plan::status::Status;
 use lameduck::plan::{ContainerOutcome, Decision, Environment, Role, Settings};
 use lameduck::workload::WorkloadKind;
 use proptest::prelude::*;
@@ -56,7 +56,7 @@ fn support_wait_settings() -> lameduck::plan::wait::WaitSettings {
 /// (max plus the tier offset).
 fn hook_seconds(
     hook: &Value,
-    record: Option<&lameduck::plan::status::InjectedHook>,
+    record: Option<&lameduck::inject::status::InjectedHook>,
 ) -> Option<i64> {
     hook["sleep"]["seconds"]
         .as_i64()

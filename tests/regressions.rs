@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use lameduck::cluster::ClusterState;
 use lameduck::plan::{ActionSetting, HookAction, Settings};
-use lameduck::webhook::{Mode, Webhook};
+use lameduck::scope::Mode;
+use lameduck::webhook::Webhook;
 use serde_json::{Value, json};
 use support::{ReviewBody, patch_of};
 

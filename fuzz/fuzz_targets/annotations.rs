@@ -8,7 +8,8 @@ use std::sync::{Arc, LazyLock};
 use lameduck::cluster::ClusterState;
 use lameduck::plan::Settings;
 use lameduck::plan::duration::parse_seconds;
-use lameduck::webhook::{Mode, Webhook};
+use lameduck::scope::Mode;
+use lameduck::webhook::Webhook;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
 

@@ -7,7 +7,8 @@ use std::sync::{Arc, LazyLock};
 
 use lameduck::cluster::ClusterState;
 use lameduck::plan::{ActionSetting, HookAction, Settings};
-use lameduck::webhook::{Mode, Webhook};
+use lameduck::scope::Mode;
+use lameduck::webhook::Webhook;
 use libfuzzer_sys::fuzz_target;
 
 #[path = "../../tests/api_rules/mod.rs"]

@@ -2,15 +2,13 @@
 //! the API server (through `crate::cluster`).
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-
-use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::{NamespaceScope, Options, Report, Targets};
 use crate::cluster::inventory::{self, InventoryError, Scope};
 use crate::cluster::versions;
 use crate::plan::{ActionSetting, HookAction, Settings};
-use crate::webhook::Mode;
+use crate::scope::Mode;
+use crate::text::is_dns_label;
 
 /// What `lameduck audit` reads and how the audited server is configured.
 #[derive(Debug, Clone)]
@@ -25,9 +23,6 @@ pub struct AuditRequest {
     pub excluded_namespaces: Vec<String>,
     /// The chart's `targets`.
     pub targets: Targets,
-    /// A kubeconfig; `None`: $KUBECONFIG, ~/.kube/config, or in-cluster.
-    pub kubeconfig: Option<PathBuf>,
-    pub context: Option<String>,
     /// Objects per list request.
     pub page_size: u32,
     /// The server's planning settings.
@@ -38,70 +33,15 @@ pub struct AuditRequest {
 pub enum AuditError {
     #[error("{0:?} is not a namespace name")]
     NamespaceName(String),
-    #[error("reading the kubeconfig {path}")]
-    Kubeconfig {
-        path: String,
-        #[source]
-        source: kube::config::KubeconfigError,
-    },
-    #[error("no Kubernetes configuration (in-cluster, $KUBECONFIG or ~/.kube/config)")]
-    Infer(#[source] kube::config::InferConfigError),
-    #[error("building the Kubernetes client")]
-    Client(#[source] kube::Error),
     #[error(transparent)]
     Inventory(#[from] InventoryError),
     #[error(
         "--action auto needs the cluster's versions (or pass --action sleep or --action exec, as the server decided)"
     )]
     Versions(#[source] crate::cluster::ClusterError),
-    #[error("starting the async runtime")]
-    Runtime(#[source] std::io::Error),
-    #[error("writing the output")]
-    Write(#[source] std::io::Error),
-    #[error("encoding the JSON report")]
-    Encode(#[source] serde_json::Error),
-}
-
-/// A DNS label, as namespace names are (it goes into request paths).
-fn is_namespace_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
 }
 
 impl AuditRequest {
-    /// A client for the kubeconfig and context asked for (or the usual search).
-    pub async fn client(&self) -> Result<kube::Client, AuditError> {
-        let options = KubeConfigOptions {
-            context: self.context.clone(),
-            ..KubeConfigOptions::default()
-        };
-        let config = match &self.kubeconfig {
-            Some(path) => {
-                let kubeconfig_error = |source| AuditError::Kubeconfig {
-                    path: path.display().to_string(),
-                    source,
-                };
-                let kubeconfig = Kubeconfig::read_from(path).map_err(kubeconfig_error)?;
-                kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-                    .await
-                    .map_err(kubeconfig_error)?
-            }
-            None if self.context.is_some() => kube::Config::from_kubeconfig(&options)
-                .await
-                .map_err(|source| AuditError::Kubeconfig {
-                    path: "($KUBECONFIG or ~/.kube/config)".into(),
-                    source,
-                })?,
-            None => kube::Config::infer().await.map_err(AuditError::Infer)?,
-        };
-        kube::Client::try_from(config).map_err(AuditError::Client)
-    }
-
     /// Reads the cluster through `client` and judges every workload in scope.
     pub async fn report(&self, client: &kube::Client) -> Result<Report, AuditError> {
         let AuditRequest {
@@ -110,13 +50,11 @@ impl AuditRequest {
             mode,
             excluded_namespaces,
             targets,
-            kubeconfig: _,
-            context: _,
             page_size,
             settings,
         } = self;
         if let Some(name) = namespace
-            && !is_namespace_name(name)
+            && !is_dns_label(name)
         {
             return Err(AuditError::NamespaceName(name.clone()));
         }
@@ -149,19 +87,5 @@ impl AuditRequest {
         Ok(super::audit(&inventory, &options, |_, ns_scope| {
             namespace.is_some() || *all_namespaces || ns_scope == NamespaceScope::Injected
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn namespace_names_are_dns_labels() {
-        assert!(is_namespace_name("shop-2"));
-        assert!(!is_namespace_name("shop/pods"));
-        assert!(!is_namespace_name("-shop"));
-        assert!(!is_namespace_name("Shop"));
-        assert!(!is_namespace_name(""));
     }
 }

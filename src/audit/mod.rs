@@ -23,34 +23,27 @@
 //! pods disagree takes the worst of their states.
 
 mod command;
+mod group;
 mod render;
+mod replan;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::cluster::inventory::{Inventory, Object, OwnerRef};
-use crate::cluster::{NamespaceInfo, NamespaceInjection};
-use crate::inject::{self, TemplateView};
-use crate::plan::annotations::{INJECT, STATUS};
-use crate::plan::choreography::Call;
-use crate::plan::status::Status;
-use crate::plan::{Decision, Environment, HookAction, Settings, SkipReason};
-use crate::webhook::Mode;
-use crate::workload::WorkloadKind;
+use crate::cluster::NamespaceInfo;
+use crate::plan::{HookAction, Settings};
+use crate::scope::{Mode, NamespaceInjection};
 
 pub use command::{AuditError, AuditRequest};
+pub use group::audit;
 pub use render::{JsonReport, render_text};
 
 /// The namespaces the chart never sends to the webhook, whatever `--mode` says.
 pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
-
-/// Exit code of `--strict` when something is unprotected or stale.
-pub const EXIT_FINDINGS: u8 = 2;
 
 /// A workload's (or a pod's) state, from best to worst for the purpose of combining:
 /// a workload whose pods disagree is the worst of them.
@@ -160,29 +153,19 @@ impl NamespaceScope {
             return NamespaceScope::Excluded;
         }
         let label = info.map_or(NamespaceInjection::Unlabelled, |info| info.injection);
-        match (label, options.mode) {
-            (NamespaceInjection::Disabled, _) => NamespaceScope::Disabled,
-            (NamespaceInjection::Enabled, _) | (_, Mode::Cluster) => NamespaceScope::Injected,
-            (NamespaceInjection::Unlabelled, Mode::Namespace) => NamespaceScope::NotEnabled,
+        match label {
+            _ if options.mode.admits(label) => NamespaceScope::Injected,
+            NamespaceInjection::Disabled => NamespaceScope::Disabled,
+            _ => NamespaceScope::NotEnabled,
         }
     }
 
-    /// The state of everything in a namespace the webhook does not plan, and why.
-    fn verdict(self, name: &str) -> Option<(State, String)> {
+    /// The state of everything in a namespace the webhook does not plan.
+    pub(super) fn state(self) -> Option<State> {
         match self {
             NamespaceScope::Injected => None,
-            NamespaceScope::Excluded => Some((
-                State::NotApplicable,
-                format!("namespace {name} is excluded from the webhook"),
-            )),
-            NamespaceScope::Disabled => Some((
-                State::OptedOut,
-                format!("namespace label {INJECT}=disabled"),
-            )),
-            NamespaceScope::NotEnabled => Some((
-                State::NotApplicable,
-                format!("namespace not labelled {INJECT}=enabled (--mode namespace)"),
-            )),
+            NamespaceScope::Excluded | NamespaceScope::NotEnabled => Some(State::NotApplicable),
+            NamespaceScope::Disabled => Some(State::OptedOut),
         }
     }
 }
@@ -200,7 +183,7 @@ pub struct PodCounts {
 }
 
 impl PodCounts {
-    fn add(&mut self, state: State) {
+    pub(super) fn add(&mut self, state: State) {
         self.total += 1;
         *self.get_mut(state) += 1;
     }
@@ -257,389 +240,4 @@ impl Report {
     pub fn count(&self, state: State) -> usize {
         self.items.iter().filter(|item| item.state == state).count()
     }
-}
-
-/// How one pod or template came out of planning again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Replanned {
-    /// `Some` when the plan skips the object.
-    skip: Option<SkipReason>,
-    /// The object itself (not its namespace) says `lameduck.dev/inject: "false"`.
-    own_opt_out: bool,
-    /// A readable `lameduck.dev/status` record is on the object.
-    has_record: bool,
-    /// Planning again yields a non-empty patch.
-    changes: bool,
-    /// Own hooks waiting on another container ("user-container's preStop waits on
-    /// queue-proxy"): the pod is protected by its own design there.
-    choreography: Option<String>,
-}
-
-/// The one place the audit calls the webhook's planning path: read the pod template the
-/// way the webhook does, plan it, write the patch, and look at the outcome. `None` when
-/// the object has no template or one that cannot be read (the API server would not have
-/// stored it).
-fn replan(
-    kind: WorkloadKind,
-    object: &Value,
-    env: &Environment,
-    settings: &Settings,
-) -> Option<Replanned> {
-    let template = kind.read_template(object).ok()??;
-    let view = TemplateView::read(&template);
-    let annotations = view.annotations();
-    let own_opt_out = annotations.get(INJECT).map(|v| v.trim_ascii()) == Some("false");
-    let has_record = annotations
-        .get(STATUS)
-        .is_some_and(|text| Status::parse(text).is_some());
-    let planned = view.plan(env, settings);
-    let (skip, choreography) = match &planned.decision {
-        Decision::Skip(reason) => (Some(*reason), None),
-        Decision::Plan(plan) => (None, choreography(&view, &plan.calls)),
-    };
-    let injection = inject::write(kind, &view, planned);
-    Some(Replanned {
-        skip,
-        own_opt_out,
-        has_record,
-        changes: !injection.patch.0.is_empty(),
-        choreography,
-    })
-}
-
-fn choreography(view: &TemplateView, calls: &[Call]) -> Option<String> {
-    let containers = view.containers();
-    let described: Vec<String> = calls
-        .iter()
-        .map(|call| {
-            format!(
-                "{}'s preStop waits on {}",
-                containers[call.caller].name, containers[call.target].name
-            )
-        })
-        .collect();
-    (!described.is_empty()).then(|| described.join(", "))
-}
-
-/// A pod's or template's state, with the reason an opted-out or skipped one has.
-fn state_of(replanned: &Replanned) -> (State, Option<String>) {
-    match replanned.skip {
-        Some(SkipReason::OptedOut) => {
-            let reason = if replanned.own_opt_out {
-                format!("pod annotation {INJECT}: \"false\"")
-            } else {
-                format!("namespace annotation {INJECT}: \"false\"")
-            };
-            (State::OptedOut, Some(reason))
-        }
-        Some(SkipReason::NotLongRunning) => (
-            State::NotApplicable,
-            Some(format!(
-                "restartPolicy is not Always (batch) and no {INJECT}: \"true\""
-            )),
-        ),
-        // lameduck cannot protect it here: nothing a restart would change.
-        Some(SkipReason::WindowsWithoutSleepAction) => (
-            State::NotApplicable,
-            Some("Windows pod, and the cluster has no native sleep action".to_string()),
-        ),
-        None if !replanned.changes => (State::Protected, None),
-        None if replanned.has_record => (State::Stale, None),
-        None => (State::Unprotected, None),
-    }
-}
-
-/// A workload being assembled: its own object (when known) and its pods.
-#[derive(Debug)]
-struct Group<'a> {
-    namespace: &'a str,
-    kind: String,
-    name: String,
-    workload: Option<&'a Object>,
-    pods: Vec<&'a Object>,
-}
-
-/// Audits everything in `inventory` whose namespace `include` accepts.
-pub fn audit(
-    inventory: &Inventory,
-    options: &Options,
-    include: impl Fn(&str, NamespaceScope) -> bool,
-) -> Report {
-    let by_uid: HashMap<(&str, &str), &Object> = inventory
-        .objects
-        .iter()
-        .filter(|o| o.kind != WorkloadKind::Pod && !o.uid.is_empty())
-        .map(|o| ((o.namespace.as_str(), o.uid.as_str()), o))
-        .collect();
-
-    // Groups keyed by (namespace, kind, name) of their top owner.
-    let mut groups: BTreeMap<(String, String, String), Group> = BTreeMap::new();
-    for object in &inventory.objects {
-        let scope = NamespaceScope::of(
-            &object.namespace,
-            inventory.namespaces.get(&object.namespace),
-            options,
-        );
-        if !include(&object.namespace, scope) {
-            continue;
-        }
-        match object.kind {
-            WorkloadKind::Pod => {
-                if !object.active {
-                    continue;
-                }
-                let top = top_owner(object, &by_uid);
-                let group = group_for(&mut groups, object, top);
-                group.pods.push(object);
-            }
-            // A ReplicaSet of a Deployment, a Job of a CronJob: its owner is the workload.
-            _ if object.owner.is_some() => {}
-            _ => {
-                group_for(&mut groups, object, Top::Known(object)).workload = Some(object);
-            }
-        }
-    }
-
-    let items = groups
-        .into_values()
-        .map(|group| judge(&group, inventory, options))
-        .collect();
-    Report { items }
-}
-
-/// The outermost owner of a pod that the audit can name.
-#[derive(Debug, Clone, Copy)]
-enum Top<'a> {
-    /// A workload read from the cluster (or the pod itself when it has no owner).
-    Known(&'a Object),
-    /// An owner that was not read: a kind lameduck does not know (Argo Rollout, an
-    /// operator's resource), or one gone already. The pods stand for it.
-    Foreign(&'a OwnerRef),
-}
-
-fn top_owner<'a>(pod: &'a Object, by_uid: &HashMap<(&str, &str), &'a Object>) -> Top<'a> {
-    let mut current = pod;
-    // Owner chains are two links long at most (Pod → ReplicaSet → Deployment); the bound
-    // only guards against a cycle in odd data.
-    for _ in 0..8 {
-        let Some(owner) = &current.owner else {
-            return Top::Known(current);
-        };
-        match by_uid.get(&(current.namespace.as_str(), owner.uid.as_str())) {
-            Some(next) => current = next,
-            // Also for a ReplicaSet owned by something unknown: name that owner, whose
-            // controller restarts the pods, not the ReplicaSet.
-            None => return Top::Foreign(owner),
-        }
-    }
-    Top::Known(current)
-}
-
-fn group_for<'g, 'a>(
-    groups: &'g mut BTreeMap<(String, String, String), Group<'a>>,
-    object: &'a Object,
-    top: Top<'a>,
-) -> &'g mut Group<'a> {
-    let (kind, name, workload) = match top {
-        Top::Known(top) if top.kind == WorkloadKind::Pod => {
-            (top.kind.as_str().to_string(), top.name.clone(), None)
-        }
-        Top::Known(top) => (top.kind.as_str().to_string(), top.name.clone(), Some(top)),
-        Top::Foreign(owner) => (owner.kind.clone(), owner.name.clone(), None),
-    };
-    let key = (object.namespace.clone(), kind.clone(), name.clone());
-    let group = groups.entry(key).or_insert_with(|| Group {
-        namespace: &object.namespace,
-        kind,
-        name,
-        workload: None,
-        pods: Vec::new(),
-    });
-    if group.workload.is_none() {
-        group.workload = workload;
-    }
-    group
-}
-
-fn judge(group: &Group, inventory: &Inventory, options: &Options) -> Item {
-    let namespace = inventory.namespaces.get(group.namespace);
-    let scope = NamespaceScope::of(group.namespace, namespace, options);
-    let mut pods = PodCounts::default();
-    let mut item = Item {
-        namespace: group.namespace.to_string(),
-        kind: group.kind.clone(),
-        name: group.name.clone(),
-        state: State::NotApplicable,
-        pods,
-        reason: String::new(),
-        fix: None,
-    };
-
-    if let Some((state, reason)) = scope.verdict(group.namespace) {
-        for _ in &group.pods {
-            pods.add(state);
-        }
-        item.state = state;
-        item.pods = pods;
-        item.reason = reason;
-        return item;
-    }
-
-    let env = Environment {
-        namespace: namespace.map(|ns| &ns.defaults),
-        auto_action: options.auto_action,
-        auto_reason: &options.auto_reason,
-        wait_unavailable: options.wait_unavailable.as_deref(),
-    };
-    // The first reason found for an opted-out or skipped pod, to say why.
-    let mut skip_reason = None;
-    let mut choreography = None;
-    for pod in &group.pods {
-        let Some(replanned) = replan(WorkloadKind::Pod, &pod.body, &env, &options.settings) else {
-            continue;
-        };
-        if choreography.is_none() {
-            choreography = replanned.choreography.clone();
-        }
-        let (state, reason) = state_of(&replanned);
-        if skip_reason.is_none() {
-            skip_reason = reason;
-        }
-        pods.add(state);
-    }
-
-    // The template, where it tells something: its skip decision always, its plan when it
-    // carries a record (or when templates are mutated at all).
-    let template = group.workload.and_then(|workload| {
-        let replanned = replan(workload.kind, &workload.body, &env, &options.settings)?;
-        if choreography.is_none() {
-            choreography.clone_from(&replanned.choreography);
-        }
-        let (state, reason) = state_of(&replanned);
-        let judged = replanned.skip.is_some()
-            || replanned.has_record
-            || (options.targets == Targets::All && group.kind != "Pod");
-        judged.then_some((state, reason))
-    });
-
-    let worst_pod = State::ALL.into_iter().find(|&state| pods.get(state) > 0);
-    let template_state = template.as_ref().map(|(state, _)| *state);
-    let state = match (worst_pod, template_state) {
-        (Some(pod), Some(template)) => pod.max(template),
-        (Some(pod), None) => pod,
-        (None, Some(template)) => template,
-        // No pods and nothing to say from the template: new pods get the plan at creation.
-        (None, None) => State::Protected,
-    };
-    if skip_reason.is_none() {
-        skip_reason = template.and_then(|(_, reason)| reason);
-    }
-
-    item.state = state;
-    item.pods = pods;
-    item.reason = reason(state, &pods, template_state, skip_reason);
-    // A pod whose own hooks choreograph its shutdown is protected by its own design,
-    // not by a hook lameduck wrote: say so, whatever lameduck added elsewhere in it.
-    if let (State::Protected, Some(choreography)) = (state, choreography) {
-        item.reason = format!(
-            "{}; its own hooks choreograph the shutdown ({choreography}), left as they are",
-            item.reason
-        );
-    }
-    item.fix = state.needs_action().then(|| fix(group));
-    item
-}
-
-fn plural(count: usize, one: &str) -> String {
-    if count == 1 {
-        format!("{count} {one}")
-    } else {
-        format!("{count} {one}s")
-    }
-}
-
-fn reason(
-    state: State,
-    pods: &PodCounts,
-    template: Option<State>,
-    skip_reason: Option<String>,
-) -> String {
-    let of_total = |count: usize| {
-        if count == pods.total {
-            if count == 1 {
-                "the pod".to_string()
-            } else {
-                format!("all {count} pods")
-            }
-        } else {
-            format!("{count} of {} pods", pods.total)
-        }
-    };
-    let template_note = |wanted: State| {
-        if template == Some(wanted) {
-            "; the pod template too"
-        } else {
-            ""
-        }
-    };
-    // "1 of 3 pods was", "2 of 3 pods were", "the pod was", "all 3 pods were".
-    let verb = |count: usize, one: &'static str, many: &'static str| {
-        if count == 1 { one } else { many }
-    };
-    match state {
-        State::Unprotected if pods.unprotected == 0 => {
-            "the pod template has no lameduck plan".to_string()
-        }
-        State::Unprotected => format!(
-            "{} {} no lameduck plan (created before the install or while the webhook was unreachable){}",
-            of_total(pods.unprotected),
-            verb(pods.unprotected, "has", "have"),
-            template_note(State::Unprotected)
-        ),
-        State::Stale if pods.stale == 0 => {
-            "the pod template was planned under other settings or annotations".to_string()
-        }
-        State::Stale => format!(
-            "{} {} planned under other settings or annotations{}",
-            of_total(pods.stale),
-            verb(pods.stale, "was", "were"),
-            template_note(State::Stale)
-        ),
-        State::Protected if pods.total == 0 => {
-            "no running pods; new pods get the plan at creation".to_string()
-        }
-        State::Protected => format!(
-            "{} {} the current plan",
-            of_total(pods.protected),
-            verb(pods.protected, "carries", "carry")
-        ),
-        State::OptedOut | State::NotApplicable => skip_reason.unwrap_or_default(),
-    }
-}
-
-/// What brings the current plan to a workload's pods.
-fn fix(group: &Group) -> String {
-    let ns = &group.namespace;
-    let name = &group.name;
-    match group.kind.as_str() {
-        "Deployment" | "StatefulSet" | "DaemonSet" => format!(
-            "kubectl rollout restart {}/{name} -n {ns}",
-            group.kind.to_ascii_lowercase()
-        ),
-        "ReplicaSet" => format!(
-            "delete its pods (ReplicaSet {name} recreates them): kubectl delete pod -n {ns} {}",
-            pod_names(group)
-        ),
-        "Pod" => format!(
-            "delete and recreate: kubectl get pod {name} -n {ns} -o yaml | kubectl replace --force -f -"
-        ),
-        "Job" => format!("delete and recreate job/{name} -n {ns} (a Job's pods are not restarted)"),
-        "CronJob" => format!("the next run of cronjob/{name} -n {ns} gets the current plan"),
-        kind => format!("restart it through its controller ({kind}/{name} -n {ns})"),
-    }
-}
-
-fn pod_names(group: &Group) -> String {
-    let names: Vec<&str> = group.pods.iter().map(|pod| pod.name.as_str()).collect();
-    names.join(" ")
 }

@@ -4,7 +4,12 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::cluster::{NamespaceInfo, NamespaceInjection};
+use crate::cluster::NamespaceInfo;
+use crate::cluster::inventory::{ClusterObject, Inventory};
+use crate::inject;
+use crate::plan::Environment;
+use crate::scope::NamespaceInjection;
+use crate::workload::WorkloadKind;
 
 fn namespace(injection: NamespaceInjection, defaults: &[(&str, &str)]) -> NamespaceInfo {
     NamespaceInfo {
@@ -121,7 +126,7 @@ impl Cluster {
         .unwrap();
         self.inventory
             .objects
-            .push(Object::from_value(kind, object).unwrap());
+            .push(ClusterObject::from_value(kind, object).unwrap());
         self
     }
 

@@ -1,17 +1,17 @@
 //! `lameduck audit`: flags, printing and exit code for `crate::audit`.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::{CliError, PlanArgs, exit_code};
-use crate::audit::{
-    AuditError, AuditRequest, EXIT_FINDINGS, JsonReport, Report, Targets, render_text,
-};
+use super::{CliError, PlanArgs, exit_code, write_stdout};
+use crate::audit::{AuditRequest, JsonReport, Report, Targets, render_text};
 use crate::cluster::inventory::DEFAULT_PAGE_SIZE;
-use crate::webhook::Mode;
+use crate::scope::Mode;
+
+/// Exit code of `--strict` when something is unprotected or stale.
+const EXIT_FINDINGS: u8 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum AuditFormat {
@@ -92,10 +92,11 @@ impl AuditArgs {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(AuditError::Runtime)?;
+            .map_err(CliError::Runtime)?;
         runtime.block_on(async {
             let request = self.request()?;
-            let client = request.client().await?;
+            let client =
+                crate::cluster::client(self.kubeconfig.as_deref(), self.context.as_deref()).await?;
             let report = request.report(&client).await?;
             self.print(&report)?;
             Ok(exit_code(self.strict, report.has_findings(), EXIT_FINDINGS))
@@ -117,27 +118,21 @@ impl AuditArgs {
                 TargetsArg::Pods => Targets::Pods,
                 TargetsArg::All => Targets::All,
             },
-            kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
             page_size: self.page_size,
             settings: self.plan.settings()?,
         })
     }
 
-    fn print(&self, report: &Report) -> Result<(), AuditError> {
+    fn print(&self, report: &Report) -> Result<(), CliError> {
         let text = match self.output {
             AuditFormat::Text => render_text(report),
             AuditFormat::Json => {
                 let mut text = serde_json::to_string_pretty(&JsonReport::new(report))
-                    .map_err(AuditError::Encode)?;
+                    .map_err(CliError::Encode)?;
                 text.push('\n');
                 text
             }
         };
-        let mut stdout = std::io::stdout().lock();
-        stdout
-            .write_all(text.as_bytes())
-            .and_then(|()| stdout.flush())
-            .map_err(AuditError::Write)
+        write_stdout(&text)
     }
 }

@@ -1,4 +1,4 @@
-//! `lameduck certs`: flags for `crate::certs`.
+//! `lameduck certs`: flags for `crate::tls_secret`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::CliError;
-use crate::certs::CertRequest;
+use crate::tls_secret::TlsSecretRequest;
 
 /// `lameduck certs`: a CA and a serving certificate for `SERVICE.NAMESPACE.svc`.
 #[derive(Debug, Clone, Args)]
@@ -38,11 +38,33 @@ pub struct CertsArgs {
 
 impl CertsArgs {
     pub fn run(self) -> Result<ExitCode, CliError> {
-        Ok(CertRequest::from(self).run()?)
+        let request = TlsSecretRequest::from(self);
+        let generated = request.generate()?;
+        let [cert, key, ca] = &request.write(&generated)?;
+        println!(
+            "wrote {} and {} (DNS names: {}; valid {} days)",
+            cert.display(),
+            key.display(),
+            generated.names.join(", "),
+            request.days
+        );
+        println!("wrote {}", ca.display());
+        println!();
+        println!("# the Secret the webhook mounts:");
+        println!(
+            "kubectl -n {} create secret tls {}-tls --cert={} --key={}",
+            request.namespace,
+            request.service,
+            cert.display(),
+            key.display()
+        );
+        println!("# the MutatingWebhookConfiguration's clientConfig.caBundle:");
+        println!("caBundle: {}", generated.ca_bundle());
+        Ok(ExitCode::SUCCESS)
     }
 }
 
-impl From<CertsArgs> for CertRequest {
+impl From<CertsArgs> for TlsSecretRequest {
     fn from(args: CertsArgs) -> Self {
         let CertsArgs {
             service,
@@ -52,7 +74,7 @@ impl From<CertsArgs> for CertRequest {
             days,
             force,
         } = args;
-        CertRequest {
+        TlsSecretRequest {
             service,
             namespace,
             cluster_domain,

@@ -8,18 +8,22 @@ mod plan;
 mod serve;
 mod waiter;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use crate::plan::duration::parse_seconds;
-pub use audit::{AuditArgs, AuditFormat};
+// What the binary and the tests name; the other commands' flags stay inside.
+pub use audit::AuditArgs;
 pub use certs::CertsArgs;
-pub use offline::{ExplainArgs, ExplainFormat, InputArgs, MutateArgs};
 pub use plan::{PlanArgs, SettingsError};
-pub use serve::{KubeMode, LogArgs, LogFormat, ServeArgs, ServeError};
+pub use serve::ServeError;
 pub use waiter::WaiterArgs;
+
+use offline::{ExplainArgs, MutateArgs};
+use serve::ServeArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,9 +65,17 @@ pub enum CliError {
     #[error(transparent)]
     Manifests(#[from] crate::manifests::ManifestError),
     #[error(transparent)]
-    Certs(#[from] crate::certs::CertsError),
+    TlsSecret(#[from] crate::tls_secret::TlsSecretError),
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
+    Client(#[from] crate::cluster::ClientError),
+    #[error("starting the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("writing the output")]
+    Write(#[source] std::io::Error),
+    #[error("encoding the JSON report")]
+    Encode(#[source] serde_json::Error),
 }
 
 impl Cli {
@@ -95,4 +107,14 @@ fn exit_code(strict: bool, flagged: bool, code: u8) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Writes all of `text` to stdout; a closed pipe is an error the exit code reports,
+/// where `print!` would panic.
+fn write_stdout(text: &str) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(CliError::Write)
 }

@@ -1,16 +1,20 @@
 //! `lameduck mutate` and `lameduck explain`: manifests in, the webhook's answer out.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::{CliError, PlanArgs, exit_code};
-use crate::manifests::{self, EXIT_WARNINGS, ManifestError};
+use super::{CliError, PlanArgs, exit_code, write_stdout};
+use crate::manifests::{self, ManifestError};
+
+/// Exit code when `--strict` is given and there were warnings; 1 is for unreadable input.
+const EXIT_WARNINGS: u8 = 2;
 
 /// Input flags shared by `mutate` and `explain`.
 #[derive(Debug, Clone, Args)]
-pub struct InputArgs {
+pub(super) struct InputArgs {
     /// Manifest file (YAML or JSON, several documents allowed); `-` for stdin. Repeat for
     /// several files. Without any, stdin is read (how kustomize and kpt run a KRM
     /// function).
@@ -24,7 +28,7 @@ pub struct InputArgs {
 
 /// `lameduck mutate`: apply the webhook's mutation to manifests.
 #[derive(Debug, Args)]
-pub struct MutateArgs {
+pub(super) struct MutateArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
@@ -33,7 +37,7 @@ pub struct MutateArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum ExplainFormat {
+pub(super) enum ExplainFormat {
     /// A table per pod template, for people.
     #[default]
     Text,
@@ -43,7 +47,7 @@ pub enum ExplainFormat {
 
 /// `lameduck explain`: print each pod template's shutdown timeline.
 #[derive(Debug, Args)]
-pub struct ExplainArgs {
+pub(super) struct ExplainArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
@@ -56,19 +60,25 @@ pub struct ExplainArgs {
 }
 
 impl MutateArgs {
-    pub fn run(self) -> Result<ExitCode, CliError> {
+    pub(super) fn run(self) -> Result<ExitCode, CliError> {
         let MutateArgs {
             input: InputArgs { files, strict },
             plan,
         } = self;
         let settings = plan.settings()?;
-        let warned = manifests::mutate_files(&files, &settings, strict)?;
-        Ok(exit_code(strict, warned, EXIT_WARNINGS))
+        let mutated = manifests::mutate_files(&files, &settings, strict)?;
+        write_stdout(&mutated.text)?;
+        let mut stderr = std::io::stderr().lock();
+        for note in &mutated.notes {
+            // Nothing sensible to do when stderr is gone; the exit code still tells.
+            let _ = writeln!(stderr, "{note}");
+        }
+        Ok(exit_code(strict, !mutated.notes.is_empty(), EXIT_WARNINGS))
     }
 }
 
 impl ExplainArgs {
-    pub fn run(self) -> Result<ExitCode, CliError> {
+    pub(super) fn run(self) -> Result<ExitCode, CliError> {
         let ExplainArgs {
             input: InputArgs { files, strict },
             output,
@@ -82,7 +92,7 @@ impl ExplainArgs {
                 .to_json()
                 .map_err(|error| ManifestError::Render(error.to_string()))?,
         };
-        manifests::write_stdout(&text)?;
+        write_stdout(&text)?;
         Ok(exit_code(strict, report.has_warnings(), EXIT_WARNINGS))
     }
 }

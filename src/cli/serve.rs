@@ -10,11 +10,12 @@ use clap::{Args, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use super::{CliError, PlanArgs, duration};
-use crate::cluster::{Cluster, ClusterOptions};
+use crate::cluster::{ClusterOptions, Connection};
 use crate::metrics::Metrics;
+use crate::scope::Mode;
 use crate::server::tls::CertSource;
 use crate::server::{BodyLimits, CERT_POLL_INTERVAL, Server, ServerConfig, ServerError};
-use crate::webhook::{Mode, Webhook};
+use crate::webhook::Webhook;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -72,7 +73,7 @@ impl LogArgs {
 
 /// Whether to talk to a Kubernetes API server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum KubeMode {
+pub(super) enum KubeMode {
     /// In-cluster config or kubeconfig if there is one; standalone otherwise.
     Auto,
     /// Never: serve from the server's own settings.
@@ -80,7 +81,7 @@ pub enum KubeMode {
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(super) struct ServeArgs {
     /// HTTPS address for admission reviews (`POST /mutate`).
     #[arg(long, env = "LAMEDUCK_LISTEN", default_value = "0.0.0.0:8443")]
     pub listen: SocketAddr,
@@ -144,7 +145,7 @@ impl ServeArgs {
         };
         let config = ServerConfig {
             listen,
-            metrics_listen,
+            admin_listen: metrics_listen,
             cert,
             drain_delay,
             shutdown_timeout,
@@ -161,8 +162,8 @@ impl ServeArgs {
             // Ports before the first API call: a port clash fails at once, and /healthz
             // answers while the first namespace list is read. Readiness waits for it.
             let cluster = match kube {
-                KubeMode::Auto => Cluster::connect().await,
-                KubeMode::Off => Cluster::standalone("--kube off"),
+                KubeMode::Auto => Connection::connect().await,
+                KubeMode::Off => Connection::standalone("--kube off"),
             };
             let metrics = Arc::new(Metrics::new(cluster.state()));
             let webhook = Arc::new(Webhook::new(settings, mode, cluster.state()));

@@ -45,7 +45,7 @@ struct Meta {
 
 /// One object read from the cluster: a pod or a workload.
 #[derive(Debug, Clone)]
-pub struct Object {
+pub struct ClusterObject {
     pub kind: WorkloadKind,
     pub namespace: String,
     pub name: String,
@@ -59,9 +59,9 @@ pub struct Object {
     pub body: Value,
 }
 
-impl Object {
+impl ClusterObject {
     /// Reads the identity and owner of an object; `None` without a name.
-    pub fn from_value(kind: WorkloadKind, body: Value) -> Option<Object> {
+    pub fn from_value(kind: WorkloadKind, body: Value) -> Option<ClusterObject> {
         let meta = Meta::deserialize(&body["metadata"]).unwrap_or_default();
         if meta.name.is_empty() {
             return None;
@@ -78,7 +78,7 @@ impl Object {
             .find(|owner| owner.controller == Some(true))
             .or(meta.owner_references.first())
             .cloned();
-        Some(Object {
+        Some(ClusterObject {
             kind,
             namespace: meta.namespace,
             name: meta.name,
@@ -95,7 +95,7 @@ impl Object {
 pub struct Inventory {
     /// What lameduck reads of each namespace (its label and `lameduck.dev/*` defaults).
     pub namespaces: BTreeMap<String, NamespaceInfo>,
-    pub objects: Vec<Object>,
+    pub objects: Vec<ClusterObject>,
 }
 
 /// What to read.
@@ -279,7 +279,7 @@ pub async fn read(
     for kind in WorkloadKind::ALL {
         let path = list_path(kind, scope);
         list_all(client, &path, page_size, |item| {
-            if let Some(object) = Object::from_value(kind, trim(kind, item)) {
+            if let Some(object) = ClusterObject::from_value(kind, trim(kind, item)) {
                 inventory.objects.push(object);
             }
         })

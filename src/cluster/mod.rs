@@ -4,28 +4,20 @@
 
 pub mod inventory;
 pub mod namespaces;
-pub mod versions;
+pub(crate) mod versions;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::plan::HookAction;
 use crate::plan::annotations::Annotations;
-
-/// The namespace label that opts a namespace in or out.
-pub const INJECT_LABEL: &str = "lameduck.dev/inject";
-
-/// A namespace's say in injection, from its `lameduck.dev/inject` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NamespaceInjection {
-    Unlabelled,
-    Enabled,
-    Disabled,
-}
+use crate::scope::NamespaceInjection;
 
 /// What the webhook knows of one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +44,17 @@ impl ActionChoice {
             wait_unavailable: None,
         }
     }
+}
+
+/// How far the webhook's namespace map can be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamespaceSync {
+    /// Watched, and the API server answered last time.
+    Watched,
+    /// The last known map: the API server is unreachable.
+    LastKnown,
+    /// No cluster, or not synced yet: the webhook configuration's selector decides.
+    Unknown,
 }
 
 /// The cluster as the webhook sees it. Cheap to read on every review: plain loads.
@@ -102,6 +105,14 @@ impl ClusterState {
     /// The whole published map (for the namespace watcher, which copies it on change).
     pub fn namespaces_snapshot(&self) -> Arc<Option<BTreeMap<String, Arc<NamespaceInfo>>>> {
         self.namespaces.load_full()
+    }
+
+    pub fn namespace_sync(&self) -> NamespaceSync {
+        match (self.namespaces_known(), self.api_reachable()) {
+            (true, true) => NamespaceSync::Watched,
+            (true, false) => NamespaceSync::LastKnown,
+            (false, _) => NamespaceSync::Unknown,
+        }
     }
 
     pub fn namespaces_known(&self) -> bool {
@@ -247,16 +258,16 @@ impl kube::runtime::utils::Backoff for Backoff {
 
 /// A cluster to watch, or none: the state the webhook reads exists from the start, and
 /// the watchers that fill it start later (`watch`), after the server has its ports.
-pub struct Cluster {
+pub struct Connection {
     state: Arc<ClusterState>,
     client: Option<kube::Client>,
 }
 
-impl Cluster {
+impl Connection {
     /// No cluster: the webhook serves from its own settings. `why` goes to the log.
     pub fn standalone(why: &str) -> Self {
         tracing::info!("{why}: serving from the server's own settings (standalone)");
-        Cluster {
+        Connection {
             state: Arc::new(ClusterState::standalone()),
             client: None,
         }
@@ -273,7 +284,7 @@ impl Cluster {
             }
         };
         match kube::Client::try_from(config) {
-            Ok(client) => Cluster::with_client(client),
+            Ok(client) => Connection::with_client(client),
             Err(error) => {
                 tracing::warn!(%error, "cannot build a Kubernetes client");
                 Self::standalone("Kubernetes client unavailable")
@@ -282,7 +293,7 @@ impl Cluster {
     }
 
     pub fn with_client(client: kube::Client) -> Self {
-        Cluster {
+        Connection {
             state: Arc::new(ClusterState::connecting()),
             client: Some(client),
         }
@@ -299,7 +310,7 @@ impl Cluster {
     /// webhook's namespaceSelector. The tasks run until the runtime stops; API errors are
     /// logged and retried, never fatal.
     pub fn watch(self, options: ClusterOptions) -> impl Future<Output = ()> + Send + 'static {
-        let Cluster { state, client } = self;
+        let Connection { state, client } = self;
         let first_results = client.map(|client| {
             let (namespaces_ready, namespaces_synced) = tokio::sync::oneshot::channel();
             let (versions_ready, versions_read) = tokio::sync::oneshot::channel();
@@ -340,8 +351,58 @@ impl Cluster {
 
 /// Watches `client`'s cluster and returns the state once first synced (or timed out).
 pub async fn start_with_client(client: kube::Client, options: ClusterOptions) -> Arc<ClusterState> {
-    let cluster = Cluster::with_client(client);
+    let cluster = Connection::with_client(client);
     let state = cluster.state();
     cluster.watch(options).await;
     state
+}
+
+/// Why no client could be made for a command that needs the cluster (`lameduck audit`).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("reading the kubeconfig {path}")]
+    Kubeconfig {
+        path: String,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("no Kubernetes configuration (in-cluster, $KUBECONFIG or ~/.kube/config)")]
+    Infer(#[source] kube::config::InferConfigError),
+    #[error("building the Kubernetes client")]
+    Client(#[source] kube::Error),
+}
+
+/// A client for `kubeconfig` and `context` when given, else the usual search
+/// ($KUBECONFIG, ~/.kube/config, in-cluster). Unlike `Connection::connect`, failing is an
+/// error: the caller cannot do without the cluster.
+pub async fn client(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+) -> Result<kube::Client, ClientError> {
+    let options = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..KubeConfigOptions::default()
+    };
+    let config = match kubeconfig {
+        Some(path) => {
+            let kubeconfig_error = |source| ClientError::Kubeconfig {
+                path: path.display().to_string(),
+                source,
+            };
+            let kubeconfig = Kubeconfig::read_from(path).map_err(kubeconfig_error)?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(kubeconfig_error)?
+        }
+        None if context.is_some() => {
+            kube::Config::from_kubeconfig(&options)
+                .await
+                .map_err(|source| ClientError::Kubeconfig {
+                    path: "($KUBECONFIG or ~/.kube/config)".into(),
+                    source,
+                })?
+        }
+        None => kube::Config::infer().await.map_err(ClientError::Infer)?,
+    };
+    kube::Client::try_from(config).map_err(ClientError::Client)
 }

@@ -24,8 +24,10 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher::{self, Event};
 
-use super::{ClusterOptions, ClusterState, INJECT_LABEL, NamespaceInfo, NamespaceInjection};
+use super::{ClusterOptions, ClusterState, NamespaceInfo};
+use crate::plan::annotations::INJECT_LABEL;
 use crate::plan::annotations::{PREFIX, STATUS};
+use crate::scope::NamespaceInjection;
 
 pub type NamespaceMap = BTreeMap<String, Arc<NamespaceInfo>>;
 

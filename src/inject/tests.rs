@@ -2,7 +2,7 @@ use crate::plan::WarningReason;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::plan::status::Status;
+use crate::inject::status::Status;
 
 fn settings() -> Settings {
     Settings::default()

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::inject::status::Status;
 use crate::plan::annotations::{self, Annotations};
-use crate::plan::status::Status;
 use crate::plan::wait::{ProbeTarget, WAITER_NAME};
 use crate::plan::{
     self, ContainerInput, Environment, Planned, PodInput, PodNetwork, Settings, Warning,

@@ -6,7 +6,7 @@ use json_patch::PatchOperation;
 use serde_json::{Value, json};
 
 use super::{TemplateView, add, pointer, remove, replace};
-use crate::plan::status::InjectedHook;
+use crate::inject::status::InjectedHook;
 use crate::plan::wait::{WAITER_NAME, WaitPlan, waiter_args};
 
 /// What a hook asks the waiter: its tier offset after the pod's release time, or (for a

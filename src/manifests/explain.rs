@@ -29,16 +29,10 @@ pub struct ExplainReport {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateReport {
-    /// The file as given, or `<stdin>`.
-    pub file: String,
-    /// 1-based document index in the file.
-    pub document: usize,
-    /// 1-based index in a `List`'s or `ResourceList`'s `items`; `null` at top level.
-    pub item: Option<usize>,
-    pub api_version: String,
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: Option<String>,
+    /// Where the template's object is: `file`, `document`, `item`, `apiVersion`, `kind`,
+    /// `namespace`, `name`.
+    #[serde(flatten)]
+    pub object: ObjectRef,
     /// `false` when lameduck leaves the template alone (see `skipReason`).
     pub planned: bool,
     /// `"opted out"` or `"restartPolicy is not Always"`.
@@ -175,13 +169,7 @@ impl TemplateReport {
         };
 
         let mut report = TemplateReport {
-            file: object.source.clone(),
-            document: object.document,
-            item: object.item,
-            api_version: object.api_version.clone(),
-            kind: object.kind.clone(),
-            namespace: object.namespace.clone(),
-            name: object.name.clone(),
+            object: object.clone(),
             planned: false,
             skip_reason: None,
             action: None,
@@ -262,18 +250,6 @@ impl TemplateReport {
             }
         }
         report
-    }
-
-    fn object(&self) -> ObjectRef {
-        ObjectRef {
-            source: self.file.clone(),
-            document: self.document,
-            item: self.item,
-            api_version: self.api_version.clone(),
-            kind: self.kind.clone(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-        }
     }
 }
 

@@ -4,11 +4,15 @@ use std::collections::BTreeMap;
 
 use super::duration::{DurationError, Seconds, parse_seconds};
 use super::{Warning, WarningReason};
+use crate::text::cut_with_ellipsis;
 
 pub type Annotations = BTreeMap<String, String>;
 
 pub const PREFIX: &str = "lameduck.dev/";
 pub const INJECT: &str = "lameduck.dev/inject";
+/// The namespace label that opts a namespace in or out: the same key as the annotation,
+/// so one word serves both, but a label and an annotation are read from different maps.
+pub const INJECT_LABEL: &str = "lameduck.dev/inject";
 pub const SLEEP: &str = "lameduck.dev/sleep";
 pub const SHUTDOWN: &str = "lameduck.dev/shutdown";
 pub const STAGGER: &str = "lameduck.dev/stagger";
@@ -83,7 +87,7 @@ pub fn container_key(container: &str, field: ContainerField) -> String {
 
 /// Where a value came from, for warnings that say which object to fix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub enum Origin {
     Pod,
     Namespace,
 }
@@ -97,13 +101,13 @@ pub struct Layers<'a> {
 
 impl<'a> Layers<'a> {
     /// The pod's value for a pod-level key, else its namespace's.
-    pub fn lookup(&self, key: &str) -> Option<(&'a str, Source)> {
+    pub fn lookup(&self, key: &str) -> Option<(&'a str, Origin)> {
         if let Some(value) = self.pod.get(key) {
-            return Some((value.as_str(), Source::Pod));
+            return Some((value.as_str(), Origin::Pod));
         }
         self.namespace
             .and_then(|ns| ns.get(key))
-            .map(|value| (value.as_str(), Source::Namespace))
+            .map(|value| (value.as_str(), Origin::Namespace))
     }
 }
 
@@ -119,7 +123,7 @@ pub struct Bounds {
 pub fn read_duration(
     key: &str,
     value: &str,
-    source: Source,
+    origin: Origin,
     bounds: Bounds,
     warnings: &mut Vec<Warning>,
 ) -> Option<u64> {
@@ -129,7 +133,7 @@ pub fn read_duration(
                 WarningReason::ClampedAnnotation,
                 format!(
                     "{} exceeds the {} cap; clamped to {}",
-                    describe(key, value, source),
+                    describe(key, value, origin),
                     Seconds(bounds.max),
                     Seconds(bounds.max)
                 ),
@@ -141,7 +145,7 @@ pub fn read_duration(
                 WarningReason::ClampedAnnotation,
                 format!(
                     "{} is below {}; raised to {}",
-                    describe(key, value, source),
+                    describe(key, value, origin),
                     Seconds(bounds.min),
                     Seconds(bounds.min)
                 ),
@@ -158,7 +162,7 @@ pub fn read_duration(
             };
             warnings.push(Warning::new(
                 WarningReason::InvalidAnnotation,
-                format!("{} {reason}; ignored", describe(key, value, source)),
+                format!("{} {reason}; ignored", describe(key, value, origin)),
             ));
             None
         }
@@ -169,7 +173,7 @@ pub fn read_duration(
 pub fn invalid_choice(
     key: &str,
     value: &str,
-    source: Source,
+    origin: Origin,
     allowed: &str,
     warnings: &mut Vec<Warning>,
 ) {
@@ -177,25 +181,20 @@ pub fn invalid_choice(
         WarningReason::InvalidAnnotation,
         format!(
             "{} is not one of {allowed}; ignored",
-            describe(key, value, source)
+            describe(key, value, origin)
         ),
     ));
 }
 
 /// `lameduck.dev/sleep="-5s"`, with the namespace named when the value came from there.
 /// Long values are cut: the API server truncates long warnings anyway.
-fn describe(key: &str, value: &str, source: Source) -> String {
-    const MAX_VALUE: usize = 32;
-    let shown: String = if value.chars().count() > MAX_VALUE {
-        let mut cut: String = value.chars().take(MAX_VALUE).collect();
-        cut.push('…');
-        cut
-    } else {
-        value.to_string()
-    };
-    match source {
-        Source::Pod => format!("{key}={shown:?}"),
-        Source::Namespace => format!("namespace annotation {key}={shown:?}"),
+fn describe(key: &str, value: &str, origin: Origin) -> String {
+    // 32 characters of the value, and the ellipsis.
+    const MAX_SHOWN: usize = 33;
+    let shown = cut_with_ellipsis(value, MAX_SHOWN);
+    match origin {
+        Origin::Pod => format!("{key}={shown:?}"),
+        Origin::Namespace => format!("namespace annotation {key}={shown:?}"),
     }
 }
 
@@ -231,8 +230,8 @@ mod tests {
             pod: &pod,
             namespace: Some(&ns),
         };
-        assert_eq!(layers.lookup(SLEEP), Some(("20", Source::Pod)));
-        assert_eq!(layers.lookup(STAGGER), Some(("2", Source::Namespace)));
+        assert_eq!(layers.lookup(SLEEP), Some(("20", Origin::Pod)));
+        assert_eq!(layers.lookup(STAGGER), Some(("2", Origin::Namespace)));
         assert_eq!(layers.lookup(SHUTDOWN), None);
     }
 
@@ -241,23 +240,23 @@ mod tests {
         let bounds = Bounds { min: 1, max: 300 };
         let mut warnings = Vec::new();
         assert_eq!(
-            read_duration(STAGGER, "10m", Source::Pod, bounds, &mut warnings),
+            read_duration(STAGGER, "10m", Origin::Pod, bounds, &mut warnings),
             Some(300)
         );
         assert_eq!(
-            read_duration(STAGGER, "0", Source::Pod, bounds, &mut warnings),
+            read_duration(STAGGER, "0", Origin::Pod, bounds, &mut warnings),
             Some(1)
         );
         assert_eq!(
-            read_duration(STAGGER, "-1", Source::Pod, bounds, &mut warnings),
+            read_duration(STAGGER, "-1", Origin::Pod, bounds, &mut warnings),
             None
         );
         assert_eq!(
-            read_duration(STAGGER, "soon", Source::Namespace, bounds, &mut warnings),
+            read_duration(STAGGER, "soon", Origin::Namespace, bounds, &mut warnings),
             None
         );
         assert_eq!(
-            read_duration(STAGGER, "7s", Source::Pod, bounds, &mut warnings),
+            read_duration(STAGGER, "7s", Origin::Pod, bounds, &mut warnings),
             Some(7)
         );
         assert_eq!(warnings.len(), 4);

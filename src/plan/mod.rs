@@ -13,9 +13,8 @@ pub mod choreography;
 pub mod duration;
 mod model;
 mod read;
-pub mod role;
+mod role;
 mod schedule;
-pub mod status;
 pub mod wait;
 mod warning;
 

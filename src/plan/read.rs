@@ -3,7 +3,7 @@
 
 use std::ops::Bound;
 
-use super::annotations::{self, Bounds, ContainerField, Key, Layers, Source};
+use super::annotations::{self, Bounds, ContainerField, Key, Layers, Origin};
 use super::model::{ActionSetting, Budgets, DEFAULT_GRACE_SECONDS, PodInput, Settings};
 use super::role::Role;
 use super::warning::{Warning, WarningReason};
@@ -174,7 +174,7 @@ pub(super) fn container_overrides(
                 Err(()) => annotations::invalid_choice(
                     key,
                     value,
-                    Source::Pod,
+                    Origin::Pod,
                     "proxy, app, sidecar, skip",
                     warnings,
                 ),
@@ -184,7 +184,7 @@ pub(super) fn container_overrides(
                     min: 0,
                     max: settings.max_sleep,
                 };
-                slot.sleep = annotations::read_duration(key, value, Source::Pod, bounds, warnings);
+                slot.sleep = annotations::read_duration(key, value, Origin::Pod, bounds, warnings);
             }
             ContainerField::Shutdown => {
                 let bounds = Bounds {
@@ -192,7 +192,7 @@ pub(super) fn container_overrides(
                     max: settings.max_grace,
                 };
                 slot.shutdown =
-                    annotations::read_duration(key, value, Source::Pod, bounds, warnings);
+                    annotations::read_duration(key, value, Origin::Pod, bounds, warnings);
             }
         }
     }

@@ -16,7 +16,7 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// The API server gives a webhook 10 s by default (30 s at most) for the whole call, and
 /// sends a review in one write: a body still arriving after this is a stalled client.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How much of an oversized body is read and discarded so its client can read the 413.
 /// Past this the connection is closed at once (the client may see a reset).
@@ -39,7 +39,7 @@ impl Default for BodyLimits {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum BodyError {
+pub(super) enum BodyError {
     #[error("request body larger than {limit} bytes")]
     TooLarge { limit: usize },
     #[error("request body not received within {}s", .0.as_secs_f64())]
@@ -49,7 +49,11 @@ pub enum BodyError {
 }
 
 /// The whole body, or why not. Never waits past `limits.read_timeout`.
-pub async fn read(headers: &HeaderMap, body: Body, limits: BodyLimits) -> Result<Bytes, BodyError> {
+pub(super) async fn read(
+    headers: &HeaderMap,
+    body: Body,
+    limits: BodyLimits,
+) -> Result<Bytes, BodyError> {
     let deadline = Instant::now() + limits.read_timeout;
     let declared = headers
         .get(header::CONTENT_LENGTH)

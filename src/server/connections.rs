@@ -34,16 +34,16 @@ pub async fn serve_tls(
     stop: impl Future<Output = ()>,
     shutdown_timeout: Duration,
 ) {
-    let signals = Signals {
+    let drain = DrainTokens {
         shutdown: CancellationToken::new(),
         abort: CancellationToken::new(),
     };
-    let tracker = accept_loop(listener, TlsAcceptor::from(tls), router, stop, &signals).await;
+    let tracker = accept_loop(listener, TlsAcceptor::from(tls), router, stop, &drain).await;
     tracing::info!(
         in_flight = tracker.len(),
         "listener closed; waiting for in-flight requests"
     );
-    signals.shutdown.cancel();
+    drain.shutdown.cancel();
     tracker.close();
     let deadline = tokio::time::Instant::now() + shutdown_timeout;
     if tokio::time::timeout_at(deadline, tracker.wait())
@@ -51,7 +51,7 @@ pub async fn serve_tls(
         .is_err()
     {
         tracing::warn!("in-flight requests did not finish within the shutdown timeout");
-        signals.abort.cancel();
+        drain.abort.cancel();
         tracker.wait().await;
     }
 }
@@ -59,7 +59,7 @@ pub async fn serve_tls(
 /// What the drain tells every connection: `shutdown` (finish what you have, take no
 /// more), then, past the shutdown timeout, `abort`.
 #[derive(Clone)]
-struct Signals {
+struct DrainTokens {
     shutdown: CancellationToken,
     abort: CancellationToken,
 }
@@ -71,7 +71,7 @@ async fn accept_loop(
     acceptor: TlsAcceptor,
     router: Router,
     stop: impl Future<Output = ()>,
-    signals: &Signals,
+    drain: &DrainTokens,
 ) -> TaskTracker {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -89,7 +89,7 @@ async fn accept_loop(
             acceptor.clone(),
             builder.clone(),
             router.clone(),
-            signals.clone(),
+            drain.clone(),
         ));
     };
     tokio::pin!(stop);
@@ -131,7 +131,7 @@ async fn serve_connection(
     acceptor: TlsAcceptor,
     builder: Arc<auto::Builder<TokioExecutor>>,
     router: Router,
-    signals: Signals,
+    drain: DrainTokens,
 ) {
     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
     let tls = tokio::select! {
@@ -146,7 +146,7 @@ async fn serve_connection(
                 return;
             }
         },
-        () = signals.abort.cancelled() => return,
+        () = drain.abort.cancelled() => return,
     };
     let first_request = CancellationToken::new();
     let service = FirstRequest {
@@ -157,7 +157,7 @@ async fn serve_connection(
     tokio::pin!(connection);
     let ended = tokio::select! {
         ended = connection.as_mut() => Some(ended),
-        () = signals.shutdown.cancelled() => None,
+        () = drain.shutdown.cancelled() => None,
     };
     let ended = match ended {
         Some(ended) => ended,
@@ -173,7 +173,7 @@ async fn serve_connection(
                     connection.as_mut().graceful_shutdown();
                     tokio::select! {
                         ended = connection.as_mut() => ended,
-                        () = signals.abort.cancelled() => return,
+                        () = drain.abort.cancelled() => return,
                     }
                 }
             }

@@ -1,9 +1,9 @@
 //! The HTTPS admission server and the plain-HTTP metrics server, with certificate
 //! rotation and a drain that answers every request it accepted.
 
-pub mod body;
+mod body;
 mod connections;
-pub mod routes;
+mod routes;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::webhook::Webhook;
 pub use body::{BodyLimits, MAX_BODY_BYTES};
 pub use connections::serve_tls;
-use routes::{AppState, admission_router, metrics_router};
+use routes::{AppState, admin_router, admission_router};
 use tls::{CertResolver, CertSource, TlsError};
 
 /// Long enough for a slow client on a busy network, short enough that port scanners and
@@ -45,7 +45,8 @@ pub enum ServerError {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
-    pub metrics_listen: SocketAddr,
+    /// Plain HTTP: metrics and health (`--metrics-listen`, the name users know).
+    pub admin_listen: SocketAddr,
     pub cert: CertSource,
     /// After the first signal, how long reviews keep being answered with `/readyz` 503.
     pub drain_delay: Duration,
@@ -91,7 +92,7 @@ impl Health {
 pub struct Server {
     config: ServerConfig,
     https: TcpListener,
-    metrics_listener: TcpListener,
+    admin_listener: TcpListener,
     state: AppState,
     resolver: Arc<CertResolver>,
     provider: Arc<CryptoProvider>,
@@ -124,11 +125,11 @@ impl Server {
         };
         let body_limits = config.body_limits;
         let https = bind(config.listen).await?;
-        let metrics_listener = bind(config.metrics_listen).await?;
+        let admin_listener = bind(config.admin_listen).await?;
         Ok(Server {
             config,
             https,
-            metrics_listener,
+            admin_listener,
             state: AppState::new(webhook, metrics, Arc::new(Health::default()), body_limits),
             resolver,
             provider,
@@ -140,10 +141,10 @@ impl Server {
         self.https.local_addr().unwrap_or(self.config.listen)
     }
 
-    pub fn metrics_addr(&self) -> SocketAddr {
-        self.metrics_listener
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_listener
             .local_addr()
-            .unwrap_or(self.config.metrics_listen)
+            .unwrap_or(self.config.admin_listen)
     }
 
     /// Serves, ready at once, until `drain` is cancelled: see `run_when_ready`.
@@ -163,7 +164,7 @@ impl Server {
         let Server {
             config,
             https,
-            metrics_listener,
+            admin_listener,
             state,
             resolver,
             provider,
@@ -183,12 +184,12 @@ impl Server {
         }
 
         let tls = Arc::new(tls::server_config(provider, resolver)?);
-        let metrics_addr = metrics_listener.local_addr();
+        let admin_addr = admin_listener.local_addr();
         let metrics_server = tokio::spawn({
-            let router = metrics_router(state.clone());
+            let router = admin_router(state.clone());
             let stop = background.clone();
             async move {
-                let served = axum::serve(metrics_listener, router)
+                let served = axum::serve(admin_listener, router)
                     .with_graceful_shutdown(async move { stop.cancelled().await })
                     .await;
                 if let Err(error) = served {
@@ -212,7 +213,8 @@ impl Server {
         };
         tracing::info!(
             listen = %local(https.local_addr(), config.listen),
-            metrics_listen = %local(metrics_addr, config.metrics_listen),
+            // Named after the flag, which keeps its name.
+            metrics_listen = %local(admin_addr, config.admin_listen),
             "serving admission reviews"
         );
 
@@ -284,7 +286,7 @@ mod tests {
     use super::*;
     use crate::cluster::ClusterState;
     use crate::plan::Settings;
-    use crate::webhook::Mode;
+    use crate::scope::Mode;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     async fn readyz_status(addr: SocketAddr) -> String {
@@ -309,7 +311,7 @@ mod tests {
         ));
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
-            metrics_listen: "127.0.0.1:0".parse().unwrap(),
+            admin_listen: "127.0.0.1:0".parse().unwrap(),
             cert: CertSource::SelfSigned,
             drain_delay: Duration::ZERO,
             shutdown_timeout: Duration::from_secs(1),
@@ -319,7 +321,7 @@ mod tests {
         let server = Server::bind(config, webhook, Arc::new(Metrics::new(cluster)))
             .await
             .unwrap();
-        let metrics = server.metrics_addr();
+        let metrics = server.admin_addr();
         let (synced, first_sync) = tokio::sync::oneshot::channel::<()>();
         let drain = CancellationToken::new();
         let running = tokio::spawn(server.run_when_ready(

@@ -13,13 +13,14 @@ use axum::routing::{get, post};
 
 use super::Health;
 use super::body::{self, BodyError, BodyLimits};
+use crate::cluster::NamespaceSync;
 use crate::metrics::Metrics;
-use crate::webhook::Webhook;
+use crate::webhook::{Webhook, WebhookStatus};
 
 /// What every handler reads: the webhook (and through it the cluster state), the metrics,
 /// and readiness.
 #[derive(Clone)]
-pub struct AppState {
+pub(super) struct AppState {
     webhook: Arc<Webhook>,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
@@ -27,7 +28,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(
+    pub(super) fn new(
         webhook: Arc<Webhook>,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
@@ -41,17 +42,17 @@ impl AppState {
         }
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
+    pub(super) fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
-    pub fn health(&self) -> &Arc<Health> {
+    pub(super) fn health(&self) -> &Arc<Health> {
         &self.health
     }
 }
 
 /// The HTTPS routes: `POST /mutate`, `/healthz`, `/readyz`.
-pub fn admission_router(state: AppState) -> Router {
+pub(super) fn admission_router(state: AppState) -> Router {
     Router::new()
         .route("/mutate", post(mutate))
         .route("/healthz", get(healthz))
@@ -63,8 +64,9 @@ pub fn admission_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The plain-HTTP routes: `/metrics`, `/healthz`, `/readyz`.
-pub fn metrics_router(state: AppState) -> Router {
+/// The admin port's plain-HTTP routes (kubert's name for it): `/metrics`, `/healthz`,
+/// `/readyz`.
+pub(super) fn admin_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
@@ -164,8 +166,10 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    let cluster = &state.webhook.cluster;
-    let choice = cluster.action();
+    let WebhookStatus {
+        action: choice,
+        namespaces,
+    } = state.webhook.status();
     let status = if state.health.is_ready() {
         StatusCode::OK
     } else {
@@ -176,10 +180,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         "not ready (starting or draining)"
     };
-    let namespaces = match (cluster.namespaces_known(), cluster.api_reachable()) {
-        (true, true) => "watched",
-        (true, false) => "last known (API server unreachable)",
-        (false, _) => "unknown (no cluster, or not synced yet)",
+    let namespaces = match namespaces {
+        NamespaceSync::Watched => "watched",
+        NamespaceSync::LastKnown => "last known (API server unreachable)",
+        NamespaceSync::Unknown => "unknown (no cluster, or not synced yet)",
     };
     let body = format!(
         "{state_line}\nhook action for auto: {} ({})\nnamespaces: {namespaces}\n",
@@ -209,7 +213,7 @@ mod tests {
     use super::*;
     use crate::cluster::ClusterState;
     use crate::plan::Settings;
-    use crate::webhook::Mode;
+    use crate::scope::Mode;
 
     fn state() -> AppState {
         let cluster = Arc::new(ClusterState::standalone());
@@ -254,19 +258,13 @@ mod tests {
     async fn readiness_follows_health_on_both_routers() {
         let state = state();
         // Starting: not ready.
-        for router in [
-            admission_router(state.clone()),
-            metrics_router(state.clone()),
-        ] {
+        for router in [admission_router(state.clone()), admin_router(state.clone())] {
             let (status, text, _) = call(router.clone(), get("/readyz")).await;
             assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
             assert!(text.starts_with("not ready"), "{text}");
         }
         state.health().mark_ready();
-        for router in [
-            admission_router(state.clone()),
-            metrics_router(state.clone()),
-        ] {
+        for router in [admission_router(state.clone()), admin_router(state.clone())] {
             let (status, text, _) = call(router, get("/readyz")).await;
             assert_eq!(status, StatusCode::OK);
             assert!(text.starts_with("ready\n"), "{text}");
@@ -276,7 +274,7 @@ mod tests {
 
     #[tokio::test]
     async fn metrics_are_openmetrics_text() {
-        let (status, text, response) = call(metrics_router(state()), get("/metrics")).await;
+        let (status, text, response) = call(admin_router(state()), get("/metrics")).await;
         assert_eq!(status, StatusCode::OK);
         assert!(
             response.headers()[header::CONTENT_TYPE]

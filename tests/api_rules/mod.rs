@@ -30,8 +30,8 @@ impl<'de> ObjectReader<'de> for SkipObject {
         Ok(())
     }
 }
+use lameduck::inject::status::Status;
 use lameduck::plan::annotations::{self, ContainerField, Key};
-use lameduck::plan::status::Status;
 use lameduck::plan::{Decision, Environment, Role};
 use lameduck::webhook::Webhook;
 use lameduck::workload::WorkloadKind;
@@ -202,7 +202,7 @@ pub(crate) fn check_review(webhook: &Webhook, body: &[u8]) -> Result<Outcome, Vi
             detail: format!("patched a {:?}", request.kind.kind),
         },
     )?;
-    let lameduck::admission::Object::Read(raw) = &request.object else {
+    let lameduck::admission::RequestObject::Read(raw) = &request.object else {
         return Err(Violation {
             rule: Rule::PatchApplies,
             detail: "patch without an object".into(),
@@ -511,7 +511,7 @@ fn check_object(
         ensure(Rule::GraceInt64, grace.is_some_and(|g| g >= 1), || {
             format!("raised grace {grace_value}")
         })?;
-        let settings = &webhook.settings;
+        let settings = webhook.settings();
         let cap = settings
             .max_sleep
             .saturating_mul(3)
@@ -799,7 +799,7 @@ fn check_waiter(
     template: &Value,
     status: &Status,
     name: &str,
-    injected: &lameduck::plan::status::InjectedHook,
+    injected: &lameduck::inject::status::InjectedHook,
     hook: &Value,
 ) -> Result<(), Violation> {
     let rule = Rule::WaiterWellFormed;
@@ -900,13 +900,13 @@ fn check_tier_order(
     if sleep_override {
         return Ok(());
     }
-    let choice = webhook.cluster.action();
+    let choice = webhook.status().action;
     let env = Environment {
         auto_action: choice.action,
         wait_unavailable: choice.wait_unavailable.as_deref(),
         ..Environment::default()
     };
-    let injection = lameduck::inject::inject(kind, &template, &env, &webhook.settings);
+    let injection = lameduck::inject::inject(kind, &template, &env, webhook.settings());
     let Decision::Plan(plan) = &injection.planned.decision else {
         return Ok(());
     };

@@ -19,9 +19,10 @@ use std::time::Duration;
 use lameduck::cluster::ClusterState;
 use lameduck::metrics::Metrics;
 use lameduck::plan::Settings;
+use lameduck::scope::Mode;
 use lameduck::server::tls::CertSource;
 use lameduck::server::{Server, ServerConfig};
-use lameduck::webhook::{Mode, Webhook};
+use lameduck::webhook::Webhook;
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
@@ -135,7 +136,7 @@ impl TestServer {
         install_crypto();
         let mut config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
-            metrics_listen: "127.0.0.1:0".parse().unwrap(),
+            admin_listen: "127.0.0.1:0".parse().unwrap(),
             cert: CertSource::Files { cert, key },
             drain_delay: Duration::ZERO,
             shutdown_timeout: Duration::from_secs(5),
@@ -143,19 +144,12 @@ impl TestServer {
             body_limits: Default::default(),
         };
         configure(&mut config);
-        let webhook = Arc::new(Webhook::new(
-            settings,
-            Mode::Cluster,
-            Arc::new(ClusterState::standalone()),
-        ));
-        let server = Server::bind(
-            config,
-            webhook.clone(),
-            Arc::new(Metrics::new(webhook.cluster.clone())),
-        )
-        .await
-        .unwrap_or_else(|error| panic!("the server refused its configuration: {error}"));
-        let (https, metrics) = (server.https_addr(), server.metrics_addr());
+        let cluster = Arc::new(ClusterState::standalone());
+        let webhook = Arc::new(Webhook::new(settings, Mode::Cluster, cluster.clone()));
+        let server = Server::bind(config, webhook.clone(), Arc::new(Metrics::new(cluster)))
+            .await
+            .unwrap_or_else(|error| panic!("the server refused its configuration: {error}"));
+        let (https, metrics) = (server.https_addr(), server.admin_addr());
         let drain = CancellationToken::new();
         let task = tokio::spawn({
             let drain = drain.clone();

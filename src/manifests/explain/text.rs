@@ -24,7 +24,7 @@ impl ExplainReport {
 impl TemplateReport {
     /// The table for one template, each line indented by two spaces under a heading.
     fn write_text(&self, out: &mut String) {
-        let _ = writeln!(out, "{}", self.object());
+        let _ = writeln!(out, "{}", self.object);
         let grace_text = |grace: Option<i64>| match grace {
             Some(grace) => human(u64::try_from(grace).unwrap_or(0)),
             None => format!("unset ({})", human(DEFAULT_GRACE_SECONDS.unsigned_abs())),

@@ -11,7 +11,6 @@ use std::fs::{self, OpenOptions};
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -19,6 +18,8 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
+
+use crate::text::is_dns_label;
 
 /// File names, as the keys of a `kubernetes.io/tls` Secret.
 pub const CERT_FILE: &str = "tls.crt";
@@ -30,7 +31,7 @@ pub const CA_FILE: &str = "ca.crt";
 const CLOCK_SKEW: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, thiserror::Error)]
-pub enum CertsError {
+pub enum TlsSecretError {
     #[error(
         "--{flag} {value:?} is not a DNS label (lowercase letters, digits and '-', at most 63)"
     )]
@@ -51,7 +52,7 @@ pub enum CertsError {
 
 /// What `lameduck certs` makes, and where.
 #[derive(Debug, Clone)]
-pub struct CertRequest {
+pub struct TlsSecretRequest {
     /// The webhook's Service name.
     pub service: String,
 
@@ -73,7 +74,7 @@ pub struct CertRequest {
 
 /// What `certs` produced, in memory.
 #[derive(Debug, Clone)]
-pub struct Generated {
+pub struct TlsSecret {
     pub cert_pem: String,
     pub key_pem: String,
     pub ca_pem: String,
@@ -81,56 +82,19 @@ pub struct Generated {
     pub names: Vec<String>,
 }
 
-impl Generated {
+impl TlsSecret {
     /// The webhook configuration's `caBundle`: base64 of the CA's PEM.
     pub fn ca_bundle(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.ca_pem.as_bytes())
     }
 }
 
-/// A DNS-1123 label, as Service and namespace names must be.
-fn is_dns_label(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 63
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !text.starts_with('-')
-        && !text.ends_with('-')
-}
-
-impl CertRequest {
-    pub fn run(self) -> Result<ExitCode, CertsError> {
-        let generated = self.generate()?;
-        let paths = self.write(&generated)?;
-        let [cert, key, ca] = &paths;
-        println!(
-            "wrote {} and {} (DNS names: {}; valid {} days)",
-            cert.display(),
-            key.display(),
-            generated.names.join(", "),
-            self.days
-        );
-        println!("wrote {}", ca.display());
-        println!();
-        println!("# the Secret the webhook mounts:");
-        println!(
-            "kubectl -n {} create secret tls {}-tls --cert={} --key={}",
-            self.namespace,
-            self.service,
-            cert.display(),
-            key.display()
-        );
-        println!("# the MutatingWebhookConfiguration's clientConfig.caBundle:");
-        println!("caBundle: {}", generated.ca_bundle());
-        Ok(ExitCode::SUCCESS)
-    }
-
+impl TlsSecretRequest {
     /// The DNS names the API server may use to reach the Service.
-    pub fn names(&self) -> Result<Vec<String>, CertsError> {
+    pub fn names(&self) -> Result<Vec<String>, TlsSecretError> {
         for (flag, value) in [("service", &self.service), ("namespace", &self.namespace)] {
             if !is_dns_label(value) {
-                return Err(CertsError::InvalidName {
+                return Err(TlsSecretError::InvalidName {
                     flag,
                     value: value.clone(),
                 });
@@ -138,7 +102,7 @@ impl CertRequest {
         }
         let domain = self.cluster_domain.trim_end_matches('.');
         if domain.is_empty() || !domain.split('.').all(is_dns_label) {
-            return Err(CertsError::InvalidDomain(self.cluster_domain.clone()));
+            return Err(TlsSecretError::InvalidDomain(self.cluster_domain.clone()));
         }
         let (service, namespace) = (&self.service, &self.namespace);
         Ok(vec![
@@ -150,7 +114,7 @@ impl CertRequest {
     }
 
     /// Makes the CA and the serving certificate; writes nothing.
-    pub fn generate(&self) -> Result<Generated, CertsError> {
+    pub fn generate(&self) -> Result<TlsSecret, TlsSecretError> {
         let names = self.names()?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -190,7 +154,7 @@ impl CertRequest {
         leaf.not_after = not_after;
         let cert = leaf.signed_by(&key, &issuer)?;
 
-        Ok(Generated {
+        Ok(TlsSecret {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
             ca_pem: ca_cert.pem(),
@@ -200,9 +164,9 @@ impl CertRequest {
 
     /// Writes the three files; the key is readable by its owner only. Returns the paths
     /// of tls.crt, tls.key and ca.crt.
-    pub fn write(&self, generated: &Generated) -> Result<[PathBuf; 3], CertsError> {
+    pub fn write(&self, generated: &TlsSecret) -> Result<[PathBuf; 3], TlsSecretError> {
         let dir = &self.out_dir;
-        fs::create_dir_all(dir).map_err(|source| CertsError::Write {
+        fs::create_dir_all(dir).map_err(|source| TlsSecretError::Write {
             path: dir.clone(),
             source,
         })?;
@@ -216,7 +180,7 @@ impl CertRequest {
             for (name, _, _) in &files {
                 let path = dir.join(name);
                 if path.exists() {
-                    return Err(CertsError::Exists(path));
+                    return Err(TlsSecretError::Exists(path));
                 }
             }
         }
@@ -230,8 +194,8 @@ impl CertRequest {
 /// Writes to a temporary file created with `mode`, then renames it over `path`, so a
 /// server polling the files never reads half of one and the key is never briefly
 /// world-readable.
-fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), CertsError> {
-    let error = |source| CertsError::Write {
+fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), TlsSecretError> {
+    let error = |source| TlsSecretError::Write {
         path: path.to_path_buf(),
         source,
     };
@@ -264,8 +228,8 @@ fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), Certs
 mod tests {
     use super::*;
 
-    fn args() -> CertRequest {
-        CertRequest {
+    fn args() -> TlsSecretRequest {
+        TlsSecretRequest {
             service: "lameduck".into(),
             namespace: "lameduck".into(),
             cluster_domain: "cluster.local".into(),
@@ -295,12 +259,15 @@ mod tests {
             let mut args = args();
             args.service = bad.to_string();
             assert!(
-                matches!(args.names(), Err(CertsError::InvalidName { .. })),
+                matches!(args.names(), Err(TlsSecretError::InvalidName { .. })),
                 "{bad:?}"
             );
         }
         let mut args = args();
         args.cluster_domain = "bad..domain".into();
-        assert!(matches!(args.names(), Err(CertsError::InvalidDomain(_))));
+        assert!(matches!(
+            args.names(),
+            Err(TlsSecretError::InvalidDomain(_))
+        ));
     }
 }

@@ -46,6 +46,7 @@ fn config(port: u16, min: u64, max: u64) -> WaiterConfig {
         poll: ms(10),
         probes: vec![],
         port,
+        count_requests: true,
     }
 }
 

@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::seconds as duration_arg;
 use crate::plan::duration::parse_millis;
-use crate::plan::wait::{WaitSettings, WaiterContainer};
+use crate::plan::wait::{WaitOn, WaitSettings, WaiterContainer};
 use crate::plan::{ActionSetting, RolePatterns, Settings};
 
 #[derive(Debug, Clone, Args)]
@@ -65,6 +65,12 @@ pub struct WaitArgs {
     #[arg(long, env = "LAMEDUCK_WAIT_MAX", default_value = "30s", value_parser = duration_arg)]
     pub wait_max: u64,
 
+    /// `wait`: what keeps a pod from being quiet (`lameduck.dev/wait-on`): `requests`
+    /// (new connections and requests on kept-alive ones) or `connections` (new
+    /// connections only, for clients whose connections kube-proxy pins to the pod).
+    #[arg(long, env = "LAMEDUCK_WAIT_ON", default_value = "requests", value_parser = parse_wait_on)]
+    pub wait_on: WaitOn,
+
     /// `wait`: how long without inbound traffic makes a pod quiet.
     #[arg(long, env = "LAMEDUCK_WAIT_WINDOW", default_value = "1500ms", value_parser = parse_window)]
     pub wait_window: u64,
@@ -106,6 +112,10 @@ fn parse_window(text: &str) -> Result<u64, String> {
     parse_millis(text).map_err(|error| format!("{text:?} {error}"))
 }
 
+fn parse_wait_on(text: &str) -> Result<WaitOn, String> {
+    text.parse()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error(
@@ -139,6 +149,7 @@ impl PlanArgs {
         let WaitArgs {
             wait_min,
             wait_max,
+            wait_on,
             wait_window,
             wait_poll,
             waiter_image,
@@ -198,6 +209,7 @@ impl PlanArgs {
                 window_ms: wait_window.max(1),
                 poll_ms: wait_poll.max(10),
                 port: waiter_port,
+                on: wait_on,
                 container: WaiterContainer {
                     image: waiter_image.filter(|image| !image.trim().is_empty()),
                     pull_policy: waiter_image_pull_policy,

@@ -9,6 +9,7 @@ use clap::Args;
 use super::CliError;
 use super::serve::{LogArgs, ServeError};
 use crate::plan::duration::parse_millis;
+use crate::plan::wait::WaitOn;
 use crate::waiter::quiet::Probe;
 use crate::waiter::release::Bounds;
 use crate::waiter::sock_diag::SockDiag;
@@ -47,6 +48,11 @@ pub struct WaiterArgs {
     #[arg(long = "probe", value_parser = probe)]
     pub probes: Vec<Probe>,
 
+    /// What keeps the pod from being quiet: `requests` (new connections and bytes on
+    /// kept-alive ones) or `connections` (new connections only).
+    #[arg(long, default_value = "requests", value_parser = wait_on)]
+    pub wait_on: WaitOn,
+
     /// Where to read the socket table: `sock-diag` (netlink, with the bytes each
     /// connection received, so requests on kept-alive connections count as traffic) or
     /// `proc` (`/proc/net/tcp{,6}`: new connections, but only unread bytes on old ones).
@@ -66,6 +72,10 @@ fn millis(text: &str) -> Result<Duration, String> {
     parse_millis(text)
         .map(Duration::from_millis)
         .map_err(|error| format!("{text:?} {error}"))
+}
+
+fn wait_on(text: &str) -> Result<WaitOn, String> {
+    text.parse()
 }
 
 fn probe(text: &str) -> Result<Probe, String> {
@@ -88,6 +98,7 @@ impl WaiterArgs {
             window,
             poll,
             probes,
+            wait_on,
             table,
             proc_net,
             log,
@@ -102,6 +113,7 @@ impl WaiterArgs {
             poll: poll.max(Duration::from_millis(10)),
             probes,
             port,
+            count_requests: wait_on == WaitOn::Requests,
         };
         // One thread: the waiter sleeps nearly all its life, and every pod pays for it.
         let runtime = tokio::runtime::Builder::new_current_thread()

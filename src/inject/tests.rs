@@ -449,6 +449,47 @@ mod wait {
     }
 
     #[test]
+    fn wait_on_connections_reaches_the_waiter_and_a_bad_value_is_reported() {
+        let settings = waiting();
+        let mut annotations = wait_annotation().unwrap();
+        annotations["lameduck.dev/wait-on"] = json!("connections");
+        let object = pod(
+            json!([{"name": "app", "image": "shop/app:1"}]),
+            Some(annotations.clone()),
+            None,
+        );
+        let (patched, injection) = mutate_with(&object, &settings, &Environment::default());
+        let args = waiter_of(&patched)[0]["args"].clone();
+        assert!(
+            args.as_array()
+                .unwrap()
+                .contains(&json!("--wait-on=connections")),
+            "{args}"
+        );
+        assert!(injection.planned.warnings.is_empty());
+
+        annotations["lameduck.dev/wait-on"] = json!("bytes");
+        let object = pod(
+            json!([{"name": "app", "image": "shop/app:1"}]),
+            Some(annotations),
+            None,
+        );
+        let (patched, injection) = mutate_with(&object, &settings, &Environment::default());
+        // Ignored with a warning: the server's default (requests) stands, the pod waits.
+        let args = waiter_of(&patched)[0]["args"].clone();
+        assert!(!args.to_string().contains("--wait-on"), "{args}");
+        assert!(
+            injection
+                .planned
+                .warnings
+                .iter()
+                .any(|w| w.message.contains("lameduck.dev/wait-on")),
+            "{:?}",
+            injection.planned.warnings
+        );
+    }
+
+    #[test]
     fn a_pod_made_from_a_mutated_template_with_api_defaults_is_left_alone() {
         let object = pod(
             json!([{"name": "app", "image": "shop/app:1"}]),

@@ -63,6 +63,8 @@ pub struct WaitReport {
     pub min_seconds: u64,
     pub max_seconds: u64,
     pub window_milliseconds: u64,
+    /// What holds the pod: requests, or new connections only.
+    pub on: crate::plan::wait::WaitOn,
     pub port: u16,
     pub container: &'static str,
 }
@@ -208,6 +210,7 @@ impl TemplateReport {
                     min_seconds: wait.min,
                     max_seconds: wait.max,
                     window_milliseconds: wait.window_ms,
+                    on: wait.on,
                     port: wait.port,
                     container: crate::plan::wait::WAITER_NAME,
                 });

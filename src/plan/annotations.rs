@@ -20,6 +20,9 @@ pub const ACTION: &str = "lameduck.dev/action";
 /// Bounds of the `wait` action: never release before `wait-min`, always by `wait-max`.
 pub const WAIT_MIN: &str = "lameduck.dev/wait-min";
 pub const WAIT_MAX: &str = "lameduck.dev/wait-max";
+/// What holds a waiting pod: `requests` (new connections and requests on kept-alive
+/// ones) or `connections` (new connections only).
+pub const WAIT_ON: &str = "lameduck.dev/wait-on";
 pub const STATUS: &str = "lameduck.dev/status";
 
 /// The per-container fields: `lameduck.dev/<container>.<field>`.
@@ -63,6 +66,7 @@ pub fn classify(key: &str) -> Option<Key<'_>> {
                 | "status"
                 | "wait-min"
                 | "wait-max"
+                | "wait-on"
         ) =>
         {
             Key::Pod(rest)

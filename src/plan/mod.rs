@@ -82,6 +82,7 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
         match wait_port(pod, env, settings) {
             Ok(port) => {
                 let (min, max) = read::wait_bounds(&layers, settings, &mut warnings);
+                let on = read::wait_on(&layers, settings, &mut warnings);
                 // Every later tier, and the grace period, are timed from `max`.
                 budgets.sleep = max;
                 let mut probes = pod.network.probes.to_vec();
@@ -90,6 +91,7 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
                 wait_plan = Some(Box::new(wait::WaitPlan {
                     min,
                     max,
+                    on,
                     window_ms: settings.wait.window_ms,
                     poll_ms: settings.wait.poll_ms,
                     port,

@@ -6,6 +6,7 @@ use std::ops::Bound;
 use super::annotations::{self, Bounds, ContainerField, Key, Layers, Origin};
 use super::model::{ActionSetting, Budgets, DEFAULT_GRACE_SECONDS, PodInput, Settings};
 use super::role::Role;
+use super::wait::WaitOn;
 use super::warning::{Warning, WarningReason};
 
 /// Per-container annotation overrides, already validated.
@@ -128,6 +129,23 @@ pub(super) fn wait_bounds(
         return (max, max);
     }
     (min, max)
+}
+
+/// What holds a waiting pod: the annotation (pod, else namespace), else the server's.
+pub(super) fn wait_on(layers: &Layers, settings: &Settings, warnings: &mut Vec<Warning>) -> WaitOn {
+    let Some((value, source)) = layers.lookup(annotations::WAIT_ON) else {
+        return settings.wait.on;
+    };
+    value.parse().unwrap_or_else(|_| {
+        annotations::invalid_choice(
+            annotations::WAIT_ON,
+            value,
+            source,
+            "requests, connections",
+            warnings,
+        );
+        settings.wait.on
+    })
 }
 
 /// Reads every `lameduck.dev/<container>.<field>` and flags keys that mean nothing.

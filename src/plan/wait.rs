@@ -11,6 +11,42 @@ use serde::Serialize;
 /// The injected native sidecar's name (and the status record's `waiter`).
 pub const WAITER_NAME: &str = "lameduck-waiter";
 
+/// What keeps a waiting pod from being quiet (`lameduck.dev/wait-on`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitOn {
+    /// New connections and requests on kept-alive ones: what an ingress or a load
+    /// balancer that pools its upstream connections sends while it still routes to the
+    /// pod.
+    #[default]
+    Requests,
+    /// New connections only. For pods whose clients keep connections through a Service:
+    /// kube-proxy pins those to the pod until the app closes them, so their requests
+    /// never stop by themselves and holding the pod cannot move them.
+    Connections,
+}
+
+impl WaitOn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitOn::Requests => "requests",
+            WaitOn::Connections => "connections",
+        }
+    }
+}
+
+impl std::str::FromStr for WaitOn {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value.trim() {
+            "requests" => Ok(WaitOn::Requests),
+            "connections" => Ok(WaitOn::Connections),
+            other => Err(format!("{other:?} is not one of requests, connections")),
+        }
+    }
+}
+
 /// The server's settings for `wait`: bounds, the quiet window, and the waiter container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WaitSettings {
@@ -25,6 +61,8 @@ pub struct WaitSettings {
     pub poll_ms: u64,
     /// The port the waiter prefers; the next free one when a container declares it.
     pub port: u16,
+    /// What holds a pod, unless its annotation says otherwise.
+    pub on: WaitOn,
     pub container: WaiterContainer,
 }
 
@@ -48,6 +86,7 @@ impl Default for WaitSettings {
             window_ms: 1_500,
             poll_ms: 250,
             port: 9471,
+            on: WaitOn::Requests,
             container: WaiterContainer::default(),
         }
     }
@@ -81,6 +120,7 @@ pub struct ProbeTarget {
 pub struct WaitPlan {
     pub min: u64,
     pub max: u64,
+    pub on: WaitOn,
     pub window_ms: u64,
     pub poll_ms: u64,
     pub port: u16,
@@ -116,6 +156,10 @@ pub fn waiter_args(plan: &WaitPlan) -> Vec<String> {
         format!("--window={}ms", plan.window_ms),
         format!("--poll={}ms", plan.poll_ms),
     ];
+    // Only when not the default, so the waiters of earlier plans stay as they were.
+    if plan.on != WaitOn::Requests {
+        args.push(format!("--wait-on={}", plan.on.as_str()));
+    }
     args.extend(
         plan.probes
             .iter()
@@ -142,6 +186,7 @@ mod tests {
         let plan = WaitPlan {
             min: 2,
             max: 30,
+            on: WaitOn::Requests,
             window_ms: 1500,
             poll_ms: 250,
             port: 9471,
@@ -158,6 +203,7 @@ mod tests {
         let plan = WaitPlan {
             min: 2,
             max: 30,
+            on: WaitOn::Requests,
             window_ms: 1500,
             poll_ms: 250,
             port: 9471,
@@ -179,5 +225,21 @@ mod tests {
                 "--probe=8080/10s"
             ]
         );
+        let connections = WaitPlan {
+            on: WaitOn::Connections,
+            ..plan
+        };
+        assert!(
+            waiter_args(&connections).contains(&"--wait-on=connections".to_string()),
+            "{:?}",
+            waiter_args(&connections)
+        );
+    }
+
+    #[test]
+    fn wait_on_reads_its_two_values() {
+        assert_eq!(" connections".parse(), Ok(WaitOn::Connections));
+        assert_eq!("requests".parse(), Ok(WaitOn::Requests));
+        assert!("bytes".parse::<WaitOn>().is_err());
     }
 }

@@ -76,6 +76,8 @@ pub struct WaiterConfig {
     pub probes: Vec<Probe>,
     /// The waiter's port, whose connections (the hooks) are not the pod's traffic.
     pub port: u16,
+    /// Whether bytes on kept-alive connections are traffic, or only new connections are.
+    pub count_requests: bool,
 }
 
 struct Shared {
@@ -185,7 +187,7 @@ async fn watch_until_release(
     mut source: Box<dyn SocketSource>,
 ) {
     let config = &shared.config;
-    let mut detector = Detector::new(config.port, &config.probes);
+    let mut detector = Detector::new(config.port, &config.probes, config.count_requests);
     let mut sample_error_logged = false;
     loop {
         let elapsed = first_call.elapsed();

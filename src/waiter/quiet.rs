@@ -67,6 +67,7 @@ pub struct Totals {
 #[derive(Debug)]
 pub struct Detector {
     own_port: u16,
+    count_requests: bool,
     slots: Vec<Slot>,
     known: HashMap<(SocketAddr, SocketAddr), Connection>,
     baseline_taken: bool,
@@ -76,9 +77,12 @@ pub struct Detector {
 
 impl Detector {
     /// `own_port`: the waiter's, whose connections are the hooks themselves.
-    pub fn new(own_port: u16, probes: &[Probe]) -> Self {
+    /// `count_requests`: bytes on known connections are traffic (else only new
+    /// connections are).
+    pub fn new(own_port: u16, probes: &[Probe], count_requests: bool) -> Self {
         Detector {
             own_port,
+            count_requests,
             slots: probes
                 .iter()
                 .map(|&probe| Slot { probe, last: None })
@@ -142,7 +146,8 @@ impl Detector {
                     }
                 }
                 Some(known) => {
-                    let busy = !known.probe
+                    let busy = self.count_requests
+                        && !known.probe
                         && match (known.bytes, socket.bytes_received) {
                             (Some(before), Some(now)) => now > before,
                             // Without byte counters, only data not yet read shows.
@@ -234,7 +239,7 @@ mod tests {
 
     #[test]
     fn what_is_open_at_the_first_snapshot_is_not_new() {
-        let mut detector = Detector::new(9471, &[]);
+        let mut detector = Detector::new(9471, &[], true);
         let table = [listen(8080), inbound(8080, "10.1.0.7", 40000, None)];
         assert!(!detector.observe(ms(0), &table).active());
         assert!(!detector.observe(ms(100), &table).active());
@@ -243,7 +248,7 @@ mod tests {
 
     #[test]
     fn a_new_connection_is_activity_and_so_is_its_time_wait() {
-        let mut detector = Detector::new(9471, &[]);
+        let mut detector = Detector::new(9471, &[], true);
         detector.observe(ms(0), &[listen(8080)]);
         let seen = detector.observe(
             ms(100),
@@ -263,7 +268,7 @@ mod tests {
 
     #[test]
     fn ports_the_pod_does_not_listen_on_and_the_waiters_own_do_not_count() {
-        let mut detector = Detector::new(9471, &[]);
+        let mut detector = Detector::new(9471, &[], true);
         detector.observe(ms(0), &[listen(8080), listen(9471)]);
         let table = [
             listen(8080),
@@ -278,7 +283,7 @@ mod tests {
 
     #[test]
     fn loopback_is_not_inbound() {
-        let mut detector = Detector::new(9471, &[]);
+        let mut detector = Detector::new(9471, &[], true);
         detector.observe(ms(0), &[listen(8080), listen(3000)]);
         let table = [
             listen(8080),
@@ -302,7 +307,7 @@ mod tests {
             port: 8080,
             period: Duration::from_secs(1),
         };
-        let mut detector = Detector::new(9471, &[probe]);
+        let mut detector = Detector::new(9471, &[probe], true);
         detector.observe(ms(0), &[listen(8080)]);
         // One new connection from the node each second: the readiness probe.
         for (i, at) in [100u64, 1100, 2100, 3050].iter().enumerate() {
@@ -330,7 +335,7 @@ mod tests {
                 period: Duration::from_secs(10),
             },
         ];
-        let mut detector = Detector::new(9471, &probes);
+        let mut detector = Detector::new(9471, &probes, true);
         detector.observe(ms(0), &[listen(8080)]);
         let table = [
             listen(8080),
@@ -346,7 +351,7 @@ mod tests {
 
     #[test]
     fn bytes_on_a_kept_alive_connection_are_activity_and_idle_ones_are_not() {
-        let mut detector = Detector::new(9471, &[]);
+        let mut detector = Detector::new(9471, &[], true);
         let ingress = |bytes| inbound(8080, "10.1.0.9", 45000, Some(bytes));
         detector.observe(ms(0), &[listen(8080), ingress(5_000)]);
         // Open for minutes, nothing new: idle.
@@ -366,13 +371,33 @@ mod tests {
         assert_eq!(detector.last_activity(), Some(ms(300)));
     }
 
+    /// `wait-on: connections`: requests on a connection the pod already holds (a client
+    /// pinned through kube-proxy) do not hold it; a new connection still does.
+    #[test]
+    fn counting_connections_only_ignores_bytes_on_known_ones() {
+        let mut detector = Detector::new(9471, &[], false);
+        let pinned = |bytes| inbound(8080, "10.1.0.9", 45000, Some(bytes));
+        detector.observe(ms(0), &[listen(8080), pinned(5_000)]);
+        let seen = detector.observe(ms(100), &[listen(8080), pinned(9_000)]);
+        assert!(!seen.active(), "{seen:?}");
+        let seen = detector.observe(
+            ms(200),
+            &[
+                listen(8080),
+                pinned(12_000),
+                inbound(8080, "10.1.0.10", 46000, Some(0)),
+            ],
+        );
+        assert_eq!((seen.new_connections, seen.busy_connections), (1, 0));
+    }
+
     #[test]
     fn a_probes_own_bytes_are_not_traffic() {
         let probe = Probe {
             port: 8080,
             period: Duration::from_secs(10),
         };
-        let mut detector = Detector::new(9471, &[probe]);
+        let mut detector = Detector::new(9471, &[probe], true);
         detector.observe(ms(0), &[listen(8080)]);
         let conn = |bytes| inbound(8080, NODE, 60000, Some(bytes));
         assert!(!detector.observe(ms(100), &[listen(8080), conn(0)]).active());
@@ -385,7 +410,7 @@ mod tests {
 
     #[test]
     fn without_byte_counters_unread_data_is_activity() {
-        let mut detector = Detector::new(9471, &[]);
+        let mut detector = Detector::new(9471, &[], true);
         let mut conn = inbound(8080, "10.1.0.9", 45000, None);
         detector.observe(ms(0), &[listen(8080), conn]);
         conn.rx_queue = 78;
@@ -399,7 +424,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_table_is_not_quiet() {
-        let mut detector = Detector::new(9471, &[]);
+        let mut detector = Detector::new(9471, &[], true);
         detector.assume_activity(ms(700));
         assert_eq!(detector.last_activity(), Some(ms(700)));
     }

@@ -215,7 +215,7 @@ mod tests {
                 .filter(|s| s.local.port() == port)
                 .collect()
         };
-        let mut detector = Detector::new(0, &[]);
+        let mut detector = Detector::new(0, &[], true);
         detector.observe(Duration::ZERO, &own());
         let idle = detector.observe(Duration::from_millis(250), &own());
         assert!(!idle.active(), "{idle:?}");

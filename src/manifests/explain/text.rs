@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{ContainerReport, ExplainReport, PreStop, TemplateReport};
+use crate::plan::wait::WaitOn;
 use crate::plan::{DEFAULT_GRACE_SECONDS, Role, SkipReason, annotations, human};
 
 impl ExplainReport {
@@ -69,7 +70,11 @@ impl TemplateReport {
             Some(wait) => {
                 let _ = writeln!(
                     out,
-                    "  budgets: wait until quiet {}-{}, shutdown {}, stagger {}; preStop action wait ({} on port {})",
+                    "  budgets: wait until quiet{} {}-{}, shutdown {}, stagger {}; preStop action wait ({} on port {})",
+                    match wait.on {
+                        WaitOn::Requests => "",
+                        WaitOn::Connections => " (new connections only)",
+                    },
                     human(wait.min_seconds),
                     human(wait.max_seconds),
                     human(budgets.shutdown_seconds),

@@ -46,56 +46,28 @@ exports() {
 
 healthy() { [[ -f $E2E_STATE/env ]] && admin_kubectl get --raw /readyz >/dev/null 2>&1; }
 
-# --- certificates (openssl) ---------------------------------------------------------------
-
-# cert NAME CN [O] [SAN]: a key and a certificate signed by the cluster CA.
-cert() {
-  local name=$1 cn=$2 org=${3:-} san=${4:-} pki=$E2E_STATE/pki subj ext
-  subj="/CN=$cn${org:+/O=$org}"
-  openssl req -new -newkey rsa:2048 -nodes -keyout "$pki/$name.key" -subj "$subj" \
-    -out "$pki/$name.csr" 2>/dev/null
-  ext="basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=${san:+serverAuth,}clientAuth"
-  [[ -z $san ]] || ext+=$'\n'"subjectAltName=$san"
-  openssl x509 -req -in "$pki/$name.csr" -CA "$pki/${CA:-ca}.crt" -CAkey "$pki/${CA:-ca}.key" \
-    -CAcreateserial -days 30 -sha256 -extfile <(echo "$ext") -out "$pki/$name.crt" 2>/dev/null
-  rm -f "$pki/$name.csr"
-}
-
-ca() { # ca NAME CN
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$E2E_STATE/pki/$1.key" -subj "/CN=$2" \
-    -days 30 -sha256 -addext basicConstraints=critical,CA:TRUE \
-    -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature \
-    -out "$E2E_STATE/pki/$1.crt" 2>/dev/null
-}
+# --- certificates and kubeconfigs (tests/e2e/pki.sh) -----------------------------------------
 
 make_pki() {
   local pki=$E2E_STATE/pki
   mkdir -p "$pki"
-  ca ca e2e-cluster-ca
-  cert apiserver kube-apiserver "" \
-    "IP:127.0.0.1,IP:${E2E_SERVICE_CIDR%.0/*}.1,${E2E_APISERVER_EXTRA_SANS:+$E2E_APISERVER_EXTRA_SANS,}DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-  cert admin e2e-admin system:masters
-  cert kube-controller-manager system:kube-controller-manager
-  cert kube-scheduler system:kube-scheduler
-  cert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters
-  openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
-  openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+  pki_ca "$pki/ca" e2e-cluster-ca
+  pki_cert "$pki/ca" "$pki/apiserver" kube-apiserver "" IP:127.0.0.1 "IP:${E2E_SERVICE_CIDR%.0/*}.1" \
+    ${E2E_APISERVER_EXTRA_SANS:+"$E2E_APISERVER_EXTRA_SANS"} DNS:localhost DNS:kubernetes DNS:kubernetes.default \
+    DNS:kubernetes.default.svc DNS:kubernetes.default.svc.cluster.local
+  pki_cert "$pki/ca" "$pki/admin" e2e-admin system:masters
+  pki_cert "$pki/ca" "$pki/kube-controller-manager" system:kube-controller-manager
+  pki_cert "$pki/ca" "$pki/kube-scheduler" system:kube-scheduler
+  pki_cert "$pki/ca" "$pki/apiserver-kubelet-client" kube-apiserver-kubelet-client system:masters
+  pki_keypair "$pki/sa"
   # lameduck's serving certificate on the host, from its own CA (the webhook's caBundle).
-  ca lameduck-ca e2e-lameduck-ca
-  CA=lameduck-ca cert lameduck lameduck "" "IP:127.0.0.1,DNS:localhost"
-  CA=lameduck-ca cert webhook2 e2e-webhook2 "" "IP:127.0.0.1,DNS:localhost"
+  pki_ca "$pki/lameduck-ca" e2e-lameduck-ca
+  pki_cert "$pki/lameduck-ca" "$pki/lameduck" lameduck "" IP:127.0.0.1 DNS:localhost
+  pki_cert "$pki/lameduck-ca" "$pki/webhook2" e2e-webhook2 "" IP:127.0.0.1 DNS:localhost
 }
 
-kubeconfig() { # kubeconfig NAME USER-CERT: a kubeconfig for a client certificate
-  local kc=$E2E_STATE/$1.kubeconfig k=("$E2E_BIN/kubectl" config --kubeconfig "$E2E_STATE/$1.kubeconfig")
-  rm -f "$kc"
-  "${k[@]}" set-cluster e2e --server="$E2E_APISERVER" --certificate-authority="$E2E_STATE/pki/ca.crt" --embed-certs=true >/dev/null
-  "${k[@]}" set-credentials "$2" --client-certificate="$E2E_STATE/pki/$2.crt" \
-    --client-key="$E2E_STATE/pki/$2.key" --embed-certs=true >/dev/null
-  "${k[@]}" set-context e2e --cluster=e2e --user="$2" >/dev/null
-  "${k[@]}" use-context e2e >/dev/null
+kubeconfig() { # kubeconfig NAME: $E2E_STATE/NAME.kubeconfig for the client certificate pki/NAME
+  kubeconfig_cert "$E2E_STATE/$1.kubeconfig" "$E2E_APISERVER" "$E2E_STATE/pki/ca.crt" "$1" "$E2E_STATE/pki/$1"
 }
 
 write_env() {
@@ -188,12 +160,12 @@ up() {
     --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
     --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
     --profiling=false "${apiserver_extra[@]}"
-  kubeconfig admin admin
+  kubeconfig admin
   wait_until 120 "kube-apiserver /readyz" admin_kubectl get --raw /readyz || fail_up kube-apiserver
 
   e2e_log "kube-controller-manager, kube-scheduler"
-  kubeconfig kube-controller-manager kube-controller-manager
-  kubeconfig kube-scheduler kube-scheduler
+  kubeconfig kube-controller-manager
+  kubeconfig kube-scheduler
   start_proc kube-controller-manager "$E2E_BIN/kube-controller-manager" \
     --kubeconfig="$E2E_STATE/kube-controller-manager.kubeconfig" \
     --authentication-kubeconfig="$E2E_STATE/kube-controller-manager.kubeconfig" \

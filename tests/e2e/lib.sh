@@ -1,12 +1,15 @@
-# Shared by scripts/e2e.sh and the scenarios in tests/e2e/scenarios: where things live,
-# waiting with a deadline, and how lameduck is (re)configured from its chart in either
-# mode (on the host when the cluster has no node, in-cluster via `helm` when it has one).
+# Shared by scripts/e2e.sh, tests/e2e/node and the scenarios in tests/e2e/scenarios:
+# where things live, certificates and kubeconfigs (pki.sh), waiting with a deadline, and
+# how lameduck is (re)configured from its chart in either mode (on the host when the
+# cluster has no node, in-cluster via `helm` when it has one).
 # shellcheck shell=bash
 
 E2E_REPO=${E2E_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 E2E_CACHE=${E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lameduck-e2e}
 E2E_BIN=${E2E_BIN:-$E2E_CACHE/bin}
 E2E_STATE=${E2E_STATE:-$E2E_CACHE/state}
+# shellcheck source=tests/e2e/pki.sh
+source "$E2E_REPO/tests/e2e/pki.sh"
 
 # Fixed loopback ports: one cluster per machine.
 E2E_ETCD_PORT=${E2E_ETCD_PORT:-23790}
@@ -160,14 +163,7 @@ lameduck_token_kubeconfig() { # a kubeconfig holding a fresh token of the chart'
     -o jsonpath='{.items[0].metadata.name}')
   [[ -n $sa ]] || { e2e_log "the chart rendered no ServiceAccount"; return 1; }
   token=$(admin_kubectl -n "$E2E_LAMEDUCK_NS" create token "$sa" --duration=24h)
-  local kc=$E2E_STATE/lameduck.kubeconfig
-  rm -f "$kc"
-  KUBECONFIG=$kc "$E2E_BIN/kubectl" config set-cluster e2e --server="$E2E_APISERVER" \
-    --certificate-authority="$E2E_CA_CRT" --embed-certs=true >/dev/null
-  KUBECONFIG=$kc "$E2E_BIN/kubectl" config set-credentials "$sa" --token="$token" >/dev/null
-  KUBECONFIG=$kc "$E2E_BIN/kubectl" config set-context e2e --cluster=e2e --user="$sa" \
-    --namespace="$E2E_LAMEDUCK_NS" >/dev/null
-  KUBECONFIG=$kc "$E2E_BIN/kubectl" config use-context e2e >/dev/null
+  kubeconfig_token "$E2E_STATE/lameduck.kubeconfig" "$E2E_APISERVER" "$E2E_CA_CRT" "$sa" "$token" "$E2E_LAMEDUCK_NS"
 }
 
 # lameduck_readyz: the /readyz body of every running lameduck (in-cluster: of each pod,

@@ -163,20 +163,11 @@ facts() {
 
 # --- certificates ------------------------------------------------------------------------
 
-client_cert() { # client_cert NAME CN [O]: key and certificate signed by the cluster CA
-  local name=$1 cn=$2 org=${3:-}
-  openssl req -new -newkey rsa:2048 -nodes -keyout "$N/pki/$name.key" \
-    -subj "/CN=$cn${org:+/O=$org}" -out "$N/pki/$name.csr" 2>/dev/null
-  openssl x509 -req -in "$N/pki/$name.csr" -CA "$E2E_CA_CRT" -CAkey "$E2E_CA_KEY" -CAcreateserial \
-    -days 30 -sha256 -out "$N/pki/$name.crt" 2>/dev/null \
-    -extfile <(printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n')
-  rm -f "$N/pki/$name.csr"
-  local kc=$N/$name.kubeconfig k=("$E2E_BIN/kubectl" config --kubeconfig "$N/$name.kubeconfig")
-  rm -f "$kc"
-  "${k[@]}" set-cluster e2e --server="$E2E_APISERVER" --certificate-authority="$E2E_CA_CRT" --embed-certs=true >/dev/null
-  "${k[@]}" set-credentials "$name" --client-certificate="$N/pki/$name.crt" --client-key="$N/pki/$name.key" --embed-certs=true >/dev/null
-  "${k[@]}" set-context e2e --cluster=e2e --user="$name" >/dev/null
-  "${k[@]}" use-context e2e >/dev/null
+# client_cert NAME CN [O]: pki/NAME.{key,crt} signed by the cluster CA, and NAME.kubeconfig
+# for it.
+client_cert() {
+  pki_cert "$E2E_STATE/pki/ca" "$N/pki/$1" "$2" "${3:-}"
+  kubeconfig_cert "$N/$1.kubeconfig" "$E2E_APISERVER" "$E2E_CA_CRT" "$1" "$N/pki/$1"
 }
 
 # --- network -------------------------------------------------------------------------------

@@ -137,6 +137,19 @@ deploy() {
     fail "$name comes up in $ns" "deployment/$name not available in 180 s"
 }
 
+# deploy_without_with_wait PREFIX WORKLOAD-FUNCTION NAME: the usual three namespaces, the
+# workload deployed in each: PREFIX-without (lameduck leaves it alone), PREFIX-with
+# (lameduck plans it) and PREFIX-wait (its pods ask for `lameduck.dev/action: wait`).
+deploy_without_with_wait() {
+  local p=$1 fn=$2 name=$3
+  new_ns "$p-without" lameduck.dev/inject=disabled
+  new_ns "$p-with"
+  new_ns "$p-wait"
+  deploy "$p-without" "$fn" "$name"
+  deploy "$p-with" "$fn" "$name"
+  deploy "$p-wait" "$fn" "$name" "" '{"lameduck.dev/action": "wait"}'
+}
+
 # --- the experiment ------------------------------------------------------------------------
 
 arms=()

@@ -16,12 +16,7 @@ skip_without_node
 scenario="nginx + app"
 # Its own beacon port: it runs beside the demo app's scenario.
 E2E_BEACON_PORT=$((E2E_BEACON_PORT + 3))
-new_ns s52-without lameduck.dev/inject=disabled
-new_ns s52-with
-new_ns s52-wait
-deploy s52-without nginx_app web
-deploy s52-with nginx_app web
-deploy s52-wait nginx_app web "" '{"lameduck.dev/action": "wait"}'
+deploy_without_with_wait s52 nginx_app web
 
 pod=$(kubectl -n s52-with get pods -l app=web -o json | jq '.items[0]')
 expect "nginx + app: lameduck stops nginx before the app" \

@@ -20,13 +20,8 @@ source "$E2E_REPO/tests/e2e/rollout/lib.sh"
 skip_without_node
 
 scenario="demo app"
-new_ns s53-without lameduck.dev/inject=disabled
-new_ns s53-with
-new_ns s53-wait
+deploy_without_with_wait s53 demo_app demo
 new_ns s53-control
-deploy s53-without demo_app demo
-deploy s53-with demo_app demo
-deploy s53-wait demo_app demo "" '{"lameduck.dev/action": "wait"}'
 deploy s53-control demo_app demo "" '{"lameduck.dev/sleep": "0"}'
 
 expect_match "demo app: lameduck planned the pods in s53-with" \

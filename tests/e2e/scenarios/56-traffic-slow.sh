@@ -20,12 +20,7 @@ fi
 
 # The data plane forgets a pod up to 15 s after it is gone.
 ROLLOUT_TAIL=16s
-new_ns s56-without lameduck.dev/inject=disabled
-new_ns s56-with
-new_ns s56-wait
-deploy s56-without demo_app demo
-deploy s56-with demo_app demo
-deploy s56-wait demo_app demo "" '{"lameduck.dev/action": "wait"}'
+deploy_without_with_wait s56 demo_app demo
 variant without s56-without
 variant "with (sleep 10)" s56-with
 variant "with wait" s56-wait

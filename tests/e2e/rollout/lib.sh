@@ -254,11 +254,12 @@ expect_rounds() {
 
 # expect_clean SCENARIO VARIANT ARM: no request failed in any round.
 expect_clean() {
-  local s=$1 v=$2 a=$3 n f
+  local s=$1 v=$2 a=$3 n f r
   n=$(sum "$s" "$v" "$a" requests)
   f=$(sum "$s" "$v" "$a" failed)
+  r=$(rows "$s" "$v" "$a" | jq -s length)
   if ((n > 0 && f == 0)); then
-    ok "$s $v, arm $a: 0 of $n requests failed in $ROLLOUT_ROUNDS rollouts"
+    ok "$s $v, arm $a: 0 of $n requests failed in $r rollouts"
   else
     fail "$s $v, arm $a: no request fails" "$f of $n failed ($(kinds "$s" "$v" "$a"))"
   fi

@@ -40,8 +40,7 @@ expect_clean "$scenario" with A
 expect_clean "$scenario" with F
 expect_rounds "$scenario" "with wait" yes
 expect_clean "$scenario" "with wait" A
-# Through the ingress, wait may release before Traefik drops the pod (see scenario 53).
-report_arm "$scenario" "with wait" F
+expect_clean "$scenario" "with wait" F
 report_linger "$scenario" with
 report_linger "$scenario" "with wait"
 expect_failures "$scenario" without A "nginx and the app stop while kube-proxy still routes to them"

@@ -42,12 +42,21 @@ arm C ingress pool 40 / "ingress, keep-alive client"
 arm D ingress h2c 40 / "ingress, HTTP/2 (h2c)"
 measure "$scenario" demo
 
+# The same pods, and pods that ask to be held by new connections only
+# (`lameduck.dev/wait-on: connections`), which is what such clients need.
 pinned="demo app, kept-alive clients pinned through kube-proxy"
+new_ns s53-wait-conn
+deploy s53-wait-conn demo_app demo "" '{"lameduck.dev/action": "wait", "lameduck.dev/wait-on": "connections"}'
+expect "demo app: with wait-on connections, the waiter is told so" \
+  "$(kubectl -n s53-wait-conn get pods -l app=demo -o json |
+    jq -r '.items[0].spec.initContainers[0].args | map(select(startswith("--wait-on"))) | join(",")')" \
+  "--wait-on=connections"
 arms=()
 variants=()
 variant without s53-without
 variant with s53-with
 variant "with wait" s53-wait
+variant "with wait on connections" s53-wait-conn
 arm B nodeport pool 40 / "NodePort, 16 keep-alive connections"
 ROLLOUT_ROUNDS=2 measure "$pinned" demo
 
@@ -63,7 +72,9 @@ expect_rounds "$pinned" without no
 expect_rounds "$pinned" with yes 10
 expect_rounds "$pinned" "with wait" yes
 expect_clean "$pinned" with B
+expect_rounds "$pinned" "with wait on connections" yes
 expect_clean "$pinned" "with wait" B
+expect_clean "$pinned" "with wait on connections" B
 report_arm "$pinned" without B
 expect_failures "$scenario" without A "SIGTERM while kube-proxy still routes new connections"
 expect_failures "$scenario" without C "SIGTERM while the ingress still routes to the pod"
@@ -73,4 +84,5 @@ expect_failures "$scenario" "control (sleep 0)" C "lameduck with sleep 0 is no c
 report_linger "$scenario" with
 report_linger "$scenario" "with wait"
 report_linger "$pinned" "with wait"
+report_linger "$pinned" "with wait on connections"
 finish

@@ -14,9 +14,11 @@
 #   scripts/e2e.sh down    stop every process `up` started, by PID, and remove the state
 #
 # Everything lives in $E2E_STATE (default ~/.cache/lameduck-e2e/state); binaries in
-# $E2E_BIN (built by tests/e2e/build.sh). $E2E_STATE/env holds the variables other scripts
-# source. Environment: LAMEDUCK (the lameduck binary; default: cargo build --release),
-# E2E_NODE=0 to skip the node even where one could run.
+# $E2E_BIN (built by tests/e2e/build.sh), the six Kubernetes ones in $E2E_KUBE_BIN (the
+# same folder for 1.34, ~/.cache/lameduck-e2e/bin-<minor> for another minor).
+# $E2E_STATE/env holds the variables other scripts source. Environment: LAMEDUCK (the
+# lameduck binary; default: cargo build --release), E2E_NODE=0 to skip the node even where
+# one could run, E2E_KUBE_VERSION (1.34, the default, or 1.37: tests/e2e/kube-version.sh).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export E2E_REPO=$repo
@@ -45,6 +47,21 @@ exports() {
 }
 
 healthy() { [[ -f $E2E_STATE/env ]] && admin_kubectl get --raw /readyz >/dev/null 2>&1; }
+
+# same_kube_version: true unless the state is that of a cluster of another minor than
+# E2E_KUBE_VERSION asks for (a state written before there was a choice is 1.34); then it
+# says what to do. Asked before healthy, which runs this minor's kubectl: a cluster of
+# another minor must not pass for a stale one and be taken down.
+same_kube_version() {
+  local running
+  [[ -f $E2E_STATE/env ]] || return 0
+  running=$(sed -n 's/^E2E_KUBE_VERSION=//p' "$E2E_STATE/env")
+  running=${running:-1.34}
+  [[ $running == "$E2E_KUBE_VERSION" ]] && return 0
+  e2e_log "a Kubernetes $running cluster is up (state in $E2E_STATE) and E2E_KUBE_VERSION asks for $E2E_KUBE_VERSION:"
+  e2e_log "  take it down first (scripts/e2e.sh down)"
+  return 1
+}
 
 # --- certificates and kubeconfigs (tests/e2e/pki.sh) -----------------------------------------
 
@@ -76,6 +93,8 @@ write_env() {
 E2E_REPO=$E2E_REPO
 E2E_STATE=$E2E_STATE
 E2E_BIN=$E2E_BIN
+E2E_KUBE_VERSION=$E2E_KUBE_VERSION
+E2E_KUBE_BIN=$E2E_KUBE_BIN
 E2E_CACHE=$E2E_CACHE
 E2E_APISERVER=$E2E_APISERVER
 E2E_APISERVER_PORT=$E2E_APISERVER_PORT
@@ -102,6 +121,7 @@ EOF
 # --- up / down ------------------------------------------------------------------------------
 
 up() {
+  same_kube_version || exit 1
   if healthy; then
     e2e_log "already up (state in $E2E_STATE)"
     exports
@@ -112,6 +132,8 @@ up() {
     down
   fi
   local started=$SECONDS
+  # build.sh and node-ctl.sh pick the same minor.
+  export E2E_KUBE_VERSION
   "$repo/tests/e2e/build.sh" >/dev/null
   if [[ -z ${LAMEDUCK:-} ]]; then
     (cd "$repo" && cargo build --release --locked --quiet)
@@ -129,7 +151,7 @@ up() {
   fi
 
   mkdir -p "$E2E_STATE"/{pki,logs,pids,path,etcd}
-  ln -sf "$E2E_BIN/kubectl" "$E2E_BIN/helm" "$E2E_STATE/path/"
+  ln -sf "$E2E_KUBE_BIN/kubectl" "$E2E_BIN/helm" "$E2E_STATE/path/"
   make_pki
   local pki=$E2E_STATE/pki
 
@@ -141,12 +163,12 @@ up() {
     --unsafe-no-fsync --quota-backend-bytes=4294967296 --log-level=warn
   wait_until 60 "etcd" curl -fsS "http://127.0.0.1:$E2E_ETCD_PORT/health" || fail_up etcd
 
-  e2e_log "kube-apiserver"
+  e2e_log "kube-apiserver (Kubernetes $("$E2E_KUBE_BIN/kube-apiserver" --version | awk '{print $2}') from $E2E_KUBE_BIN)"
   # Without a node the Service `kubernetes` has no address to point at (a loopback one
   # is refused), so its endpoints are left alone; node.sh may set a reachable one.
   # shellcheck disable=SC2206 # node.sh passes extra flags as one space-separated string
   local apiserver_extra=(${E2E_APISERVER_EXTRA_ARGS:---endpoint-reconciler-type=none})
-  start_proc kube-apiserver "$E2E_BIN/kube-apiserver" \
+  start_proc kube-apiserver "$E2E_KUBE_BIN/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$E2E_ETCD_PORT" \
     --bind-address="${E2E_APISERVER_BIND:-127.0.0.1}" --secure-port="$E2E_APISERVER_PORT" \
     --advertise-address="${E2E_APISERVER_ADVERTISE:-127.0.0.1}" \
@@ -166,7 +188,7 @@ up() {
   e2e_log "kube-controller-manager, kube-scheduler"
   kubeconfig kube-controller-manager
   kubeconfig kube-scheduler
-  start_proc kube-controller-manager "$E2E_BIN/kube-controller-manager" \
+  start_proc kube-controller-manager "$E2E_KUBE_BIN/kube-controller-manager" \
     --kubeconfig="$E2E_STATE/kube-controller-manager.kubeconfig" \
     --authentication-kubeconfig="$E2E_STATE/kube-controller-manager.kubeconfig" \
     --authorization-kubeconfig="$E2E_STATE/kube-controller-manager.kubeconfig" \
@@ -176,7 +198,7 @@ up() {
     --cluster-cidr="$E2E_POD_CIDR" --allocate-node-cidrs=true --node-cidr-mask-size=24 \
     --service-cluster-ip-range="$E2E_SERVICE_CIDR" --profiling=false \
     ${E2E_KCM_EXTRA_ARGS:+$E2E_KCM_EXTRA_ARGS}
-  start_proc kube-scheduler "$E2E_BIN/kube-scheduler" \
+  start_proc kube-scheduler "$E2E_KUBE_BIN/kube-scheduler" \
     --kubeconfig="$E2E_STATE/kube-scheduler.kubeconfig" \
     --authentication-kubeconfig="$E2E_STATE/kube-scheduler.kubeconfig" \
     --authorization-kubeconfig="$E2E_STATE/kube-scheduler.kubeconfig" \
@@ -254,6 +276,7 @@ down() {
 # joined (its lines printed and counted) before the first scenario that is not a traffic
 # one (`*-traffic-*`), so that nothing else disturbs the cluster while it measures.
 run_tests() {
+  same_kube_version || exit 1
   healthy || up >/dev/null
   set -a
   # shellcheck source=/dev/null

@@ -12,12 +12,19 @@
 #
 #   tests/e2e/build.sh [GROUP...]     default: every group; prints the bin folder last
 #
-# Versions are pinned in versions.sh; kubernetes/go.mod is generated from it
-# (kubernetes/gen-go-mod.sh), etcd/ and helm/ are updated with `go get` as the error says.
+# E2E_KUBE_VERSION picks the Kubernetes minor (kube-version.sh): unset or 1.34 builds
+# tests/e2e/kubernetes into bin/ as always; 1.37 builds tests/e2e/kubernetes-1.37 into
+# $E2E_CACHE/bin-1.37 (the six Kubernetes binaries only; the other groups stay in bin/).
+#
+# Versions are pinned in versions.sh (1.37 in kube-version.sh); kubernetes/go.mod is
+# generated from it (kubernetes/gen-go-mod.sh, kubernetes-1.37/gen-go-mod.sh), etcd/ and
+# helm/ are updated with `go get` as the error says.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/e2e/versions.sh
 source "$here/versions.sh"
+# shellcheck source=tests/e2e/kube-version.sh
+source "$here/kube-version.sh"
 
 E2E_CACHE=${E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lameduck-e2e}
 bin=$E2E_CACHE/bin
@@ -54,13 +61,16 @@ build() { # build GROUP "BINARY..." GO-BUILD-ARGS...
 }
 
 kubernetes() {
-  pinned k8s.io/kubernetes "$K8S_VERSION" kubernetes
+  # The minor's own bin folder: build and fresh see this `bin` (bash's dynamic scope).
+  local bin=$E2E_CACHE/$E2E_KUBE_BIN_DIR
+  mkdir -p "$bin"
+  pinned k8s.io/kubernetes "$K8S_VERSION" "$E2E_KUBE_GROUP"
   local major=${K8S_VERSION#v} minor date ldflags="-s -w" pkg
   minor=${major#*.}
   minor=${minor%%.*}
   major=${major%%.*}
   # The release date from the module proxy rather than now: same inputs, same binaries.
-  date=$(cd "$here/kubernetes" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)
+  date=$(cd "$here/$E2E_KUBE_GROUP" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)
   # Unstamped binaries report v0.0.0, and lameduck reads the version. The module proxy
   # has no commit id; "archive" is what Kubernetes' own build says for a source tarball.
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -68,7 +78,7 @@ kubernetes() {
     ldflags+=" -X $pkg.gitTreeState=archive -X $pkg.gitCommit= -X $pkg.buildDate=$date"
   done
   # One invocation for all six so the packages they share are compiled once.
-  build kubernetes "kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl" \
+  build "$E2E_KUBE_GROUP" "kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl" \
     -ldflags "$ldflags" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet \

@@ -8,6 +8,18 @@ E2E_REPO=${E2E_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 E2E_CACHE=${E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lameduck-e2e}
 E2E_BIN=${E2E_BIN:-$E2E_CACHE/bin}
 E2E_STATE=${E2E_STATE:-$E2E_CACHE/state}
+# The Kubernetes minor (E2E_KUBE_VERSION, default 1.34; tests/e2e/kube-version.sh) and
+# the folder holding its six binaries: $E2E_BIN for 1.34, $E2E_CACHE/bin-<minor> for
+# another. etcd, helm, traefik and e2e-webhook2 are in $E2E_BIN for every minor.
+# shellcheck source=tests/e2e/versions.sh
+source "$E2E_REPO/tests/e2e/versions.sh"
+# shellcheck source=tests/e2e/kube-version.sh
+source "$E2E_REPO/tests/e2e/kube-version.sh"
+if [[ $E2E_KUBE_BIN_DIR == bin ]]; then
+  E2E_KUBE_BIN=${E2E_KUBE_BIN:-$E2E_BIN}
+else
+  E2E_KUBE_BIN=${E2E_KUBE_BIN:-$E2E_CACHE/$E2E_KUBE_BIN_DIR}
+fi
 # shellcheck source=tests/e2e/pki.sh
 source "$E2E_REPO/tests/e2e/pki.sh"
 
@@ -70,7 +82,7 @@ stop_proc() {
   rm -f "$E2E_STATE/pids/$name"
 }
 
-admin_kubectl() { "$E2E_BIN/kubectl" --kubeconfig "$E2E_STATE/admin.kubeconfig" "$@"; }
+admin_kubectl() { "$E2E_KUBE_BIN/kubectl" --kubeconfig "$E2E_STATE/admin.kubeconfig" "$@"; }
 
 # --- lameduck, configured from its chart --------------------------------------------------
 
@@ -220,7 +232,7 @@ lameduck_stop() {
   if [[ ${E2E_NODE:-0} == 1 ]]; then
     admin_kubectl -n "$E2E_LAMEDUCK_NS" scale "deployment/$E2E_RELEASE" --replicas=0 >&2
     wait_until 120 "lameduck pods to go" bash -c \
-      "[[ -z \$('$E2E_BIN/kubectl' --kubeconfig '$E2E_STATE/admin.kubeconfig' -n '$E2E_LAMEDUCK_NS' get pods -l app.kubernetes.io/instance=$E2E_RELEASE -o name) ]]"
+      "[[ -z \$('$E2E_KUBE_BIN/kubectl' --kubeconfig '$E2E_STATE/admin.kubeconfig' -n '$E2E_LAMEDUCK_NS' get pods -l app.kubernetes.io/instance=$E2E_RELEASE -o name) ]]"
   else
     stop_proc lameduck
   fi

@@ -53,7 +53,7 @@ kubeconfig_token() { kubeconfig_write "$1" "$2" "$3" "$4" "${6:-}" --token="$5";
 kubeconfig_write() {
   local kc=$1 server=$2 ca=$3 user=$4 ns=$5 k
   shift 5
-  k=("$E2E_BIN/kubectl" config --kubeconfig "$kc")
+  k=("${E2E_KUBE_BIN:-$E2E_BIN}/kubectl" config --kubeconfig "$kc")
   rm -f "$kc"
   "${k[@]}" set-cluster e2e --server="$server" --certificate-authority="$ca" --embed-certs=true >/dev/null
   "${k[@]}" set-credentials "$user" "$@" >/dev/null

@@ -95,8 +95,8 @@ listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
 preflight() {
   [[ $(id -u) == 0 ]] || die "not root: a node needs to create bridges, iptables rules and mounts"
-  [[ -x $E2E_BIN/kubelet && -x $E2E_BIN/kube-proxy ]] ||
-    die "kubelet/kube-proxy not built in $E2E_BIN (tests/e2e/build.sh)"
+  [[ -x $E2E_KUBE_BIN/kubelet && -x $E2E_KUBE_BIN/kube-proxy ]] ||
+    die "kubelet/kube-proxy not built in $E2E_KUBE_BIN (tests/e2e/build.sh)"
   install_packages
   local t
   for t in containerd containerd-shim-runc-v2 runc ctr iptables ip ss conntrack; do
@@ -332,7 +332,13 @@ serializeImagePulls: false
 maxPods: 110
 podLogsDir: $N/pod-logs
 EOF
-  start_proc kubelet "$E2E_BIN/kubelet" --config="$N/kubelet.yaml" --kubeconfig="$N/kubelet.kubeconfig" \
+  if [[ $E2E_KUBE_VERSION != 1.34 ]]; then
+    # Since 1.35 failCgroupV1 defaults to true: the kubelet refuses to start on a cgroup
+    # v1 host, which these machines are (tmpfs with v1 controllers). 1.34 gets the file it
+    # always had (its default is false).
+    echo "failCgroupV1: false" >>"$N/kubelet.yaml"
+  fi
+  start_proc kubelet "$E2E_KUBE_BIN/kubelet" --config="$N/kubelet.yaml" --kubeconfig="$N/kubelet.kubeconfig" \
     --root-dir="$N/kubelet" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
 }
 
@@ -360,7 +366,7 @@ iptables:
   minSyncPeriod: ${E2E_KUBE_PROXY_MIN_SYNC:-1s}
   syncPeriod: 30s
 EOF
-  start_proc kube-proxy "$E2E_BIN/kube-proxy" --config="$N/kube-proxy.yaml"
+  start_proc kube-proxy "$E2E_KUBE_BIN/kube-proxy" --config="$N/kube-proxy.yaml"
 }
 
 node_ready() {
@@ -438,7 +444,7 @@ down() {
     pid=$(cat "$pidfile")
     kill -KILL "$pid" 2>/dev/null || true
   done
-  "$E2E_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
+  "$E2E_KUBE_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
   network_down
   local key value
   if [[ -f $N/sysctl-before ]]; then

@@ -344,6 +344,7 @@ def test_settings_become_flags() -> None:
         "waiter-image-pull-policy": "IfNotPresent",
         "wait-min": "2s",
         "wait-max": "30s",
+        "wait-on": "requests",
         "wait-window": "1500ms",
         "waiter-port": "9471",
         "waiter-cpu-request": "5m",
@@ -363,13 +364,14 @@ def test_settings_become_flags() -> None:
 def test_the_waiter_is_the_charts_own_image() -> None:
     values = {
         "image": {"repository": "localhost/lameduck", "tag": "e2e", "pullPolicy": "Never"},
-        "settings": {"action": "wait", "wait": {"max": "45s", "resources": {"limits": {"memory": "16Mi"}}}},
+        "settings": {"action": "wait", "wait": {"max": "45s", "traffic": "connections", "resources": {"limits": {"memory": "16Mi"}}}},
     }
     f = flags(values)
     assert f["action"] == "wait"
     assert f["waiter-image"] == container(values)["image"] == "localhost/lameduck:e2e"
     assert f["waiter-image-pull-policy"] == "Never"
     assert f["wait-max"] == "45s" and f["waiter-memory-limit"] == "16Mi"
+    assert f["wait-on"] == "connections"
     assert f["waiter-cpu-limit"] == "100m"  # the rest of the defaults stay
 
 

@@ -35,6 +35,11 @@ struct Slot {
 #[derive(Debug, Clone, Copy)]
 struct Connection {
     probe: bool,
+    /// For a connection taken for a probe: its one request has arrived. The kubelet's
+    /// prober sends one request per connection and closes it, so a second is traffic
+    /// that happened to connect when a probe was due (an ingress opening an upstream
+    /// connection): without this, every request it carried later would be invisible.
+    probe_request_seen: bool,
     bytes: Option<u64>,
 }
 
@@ -131,6 +136,7 @@ impl Detector {
             let connection = match self.known.get(&key) {
                 None if !self.baseline_taken => Connection {
                     probe: false,
+                    probe_request_seen: false,
                     bytes: socket.bytes_received,
                 },
                 None => {
@@ -142,22 +148,26 @@ impl Detector {
                     }
                     Connection {
                         probe,
+                        probe_request_seen: socket.bytes_received.is_some_and(|b| b > 0),
                         bytes: socket.bytes_received,
                     }
                 }
                 Some(known) => {
-                    let busy = self.count_requests
-                        && !known.probe
-                        && match (known.bytes, socket.bytes_received) {
-                            (Some(before), Some(now)) => now > before,
-                            // Without byte counters, only data not yet read shows.
-                            _ => socket.rx_queue > 0,
-                        };
+                    let received = match (known.bytes, socket.bytes_received) {
+                        (Some(before), Some(now)) => now > before,
+                        // Without byte counters, only data not yet read shows.
+                        _ => socket.rx_queue > 0,
+                    };
+                    let counted = socket.bytes_received.is_some() && known.bytes.is_some();
+                    // A probe's connection that receives again is not a probe's.
+                    let probe = known.probe && !(received && counted && known.probe_request_seen);
+                    let busy = self.count_requests && !probe && received;
                     if busy {
                         observation.busy_connections += 1;
                     }
                     Connection {
-                        probe: known.probe,
+                        probe,
+                        probe_request_seen: known.probe_request_seen || (received && counted),
                         bytes: socket.bytes_received,
                     }
                 }
@@ -406,6 +416,29 @@ mod tests {
                 .observe(ms(200), &[listen(8080), conn(120)])
                 .active()
         );
+        // A second request on it: the kubelet never sends one, so this connection was
+        // traffic that connected while a probe was due, and it counts from now on.
+        let seen = detector.observe(ms(300), &[listen(8080), conn(240)]);
+        assert_eq!(seen.busy_connections, 1, "{seen:?}");
+        let seen = detector.observe(ms(400), &[listen(8080), conn(360)]);
+        assert_eq!(seen.busy_connections, 1, "{seen:?}");
+    }
+
+    /// An ingress's new upstream connection taken for a probe when it opened, already
+    /// carrying its first request: the next request shows it is not a probe.
+    #[test]
+    fn traffic_mistaken_for_a_probe_shows_at_its_next_request() {
+        let probe = Probe {
+            port: 8080,
+            period: Duration::from_secs(1),
+        };
+        let mut detector = Detector::new(9471, &[probe], true);
+        detector.observe(ms(0), &[listen(8080)]);
+        let upstream = |bytes| inbound(8080, "10.244.0.40", 41000, Some(bytes));
+        let seen = detector.observe(ms(250), &[listen(8080), upstream(300)]);
+        assert_eq!((seen.probes, seen.new_connections), (1, 0));
+        let seen = detector.observe(ms(500), &[listen(8080), upstream(600)]);
+        assert_eq!(seen.busy_connections, 1, "{seen:?}");
     }
 
     #[test]

@@ -68,7 +68,8 @@ for a in A C D; do expect_clean "$scenario" with "$a"; done
 # wait sees new connections (A) and, through sock_diag's byte counters, requests on the
 # connections the ingress already holds (C, D). Through the ingress a rare 502 remains at
 # the moment an old pod gets SIGTERM, though its waiter had seen no request for 1.5 s
-# (2 of 2,390 in one run of three; the cause is not known, DESIGN.md): cured, not clean.
+# (2 of 2,390 in one run of three, before the probe-slot fix; DESIGN.md): cured, not
+# promised clean until the matrix shows it.
 expect_clean "$scenario" "with wait" A
 for a in C D; do expect_cured "$scenario" "with wait" "$a" without; done
 expect_rounds "$pinned" without no

@@ -68,7 +68,7 @@ pub struct WaitArgs {
     /// `wait`: what keeps a pod from being quiet (`lameduck.dev/wait-on`): `requests`
     /// (new connections and requests on kept-alive ones) or `connections` (new
     /// connections only, for clients whose connections kube-proxy pins to the pod).
-    #[arg(long, env = "LAMEDUCK_WAIT_ON", default_value = "requests", value_parser = parse_wait_on)]
+    #[arg(long, env = "LAMEDUCK_WAIT_ON", default_value = "requests")]
     pub wait_on: WaitOn,
 
     /// `wait`: how long without inbound traffic makes a pod quiet.
@@ -110,10 +110,6 @@ pub struct WaitArgs {
 
 fn parse_window(text: &str) -> Result<u64, String> {
     parse_millis(text).map_err(|error| format!("{text:?} {error}"))
-}
-
-fn parse_wait_on(text: &str) -> Result<WaitOn, String> {
-    text.parse()
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -50,7 +50,7 @@ pub struct WaiterArgs {
 
     /// What keeps the pod from being quiet: `requests` (new connections and bytes on
     /// kept-alive ones) or `connections` (new connections only).
-    #[arg(long, default_value = "requests", value_parser = wait_on)]
+    #[arg(long, default_value = "requests")]
     pub wait_on: WaitOn,
 
     /// Where to read the socket table: `sock-diag` (netlink, with the bytes each
@@ -72,10 +72,6 @@ fn millis(text: &str) -> Result<Duration, String> {
     parse_millis(text)
         .map(Duration::from_millis)
         .map_err(|error| format!("{text:?} {error}"))
-}
-
-fn wait_on(text: &str) -> Result<WaitOn, String> {
-    text.parse()
 }
 
 fn probe(text: &str) -> Result<Probe, String> {
@@ -169,10 +165,12 @@ mod tests {
             "--poll=250ms",
             "--probe=8080/10s",
             "--probe=8081/1s",
+            "--wait-on=connections",
         ])
         .waiter;
         assert_eq!(args.min, Duration::from_secs(2));
         assert_eq!(args.window, Duration::from_millis(1500));
+        assert_eq!(args.wait_on, WaitOn::Connections);
         assert_eq!(
             args.probes,
             [

@@ -153,21 +153,22 @@ impl Detector {
                     }
                 }
                 Some(known) => {
-                    let received = match (known.bytes, socket.bytes_received) {
-                        (Some(before), Some(now)) => now > before,
-                        // Without byte counters, only data not yet read shows.
-                        _ => socket.rx_queue > 0,
+                    // With byte counters: whether it received since the last snapshot.
+                    let grew = match (known.bytes, socket.bytes_received) {
+                        (Some(before), Some(now)) => Some(now > before),
+                        _ => None,
                     };
-                    let counted = socket.bytes_received.is_some() && known.bytes.is_some();
-                    // A probe's connection that receives again is not a probe's.
-                    let probe = known.probe && !(received && counted && known.probe_request_seen);
+                    // Without them, only data not yet read shows.
+                    let received = grew.unwrap_or(socket.rx_queue > 0);
+                    // A probe's connection that receives a second request is not a probe's.
+                    let probe = known.probe && !(grew == Some(true) && known.probe_request_seen);
                     let busy = self.count_requests && !probe && received;
                     if busy {
                         observation.busy_connections += 1;
                     }
                     Connection {
                         probe,
-                        probe_request_seen: known.probe_request_seen || (received && counted),
+                        probe_request_seen: known.probe_request_seen || grew == Some(true),
                         bytes: socket.bytes_received,
                     }
                 }

@@ -310,5 +310,5 @@ report_linger() {
       else (.[length / 2 - 1] + .[length / 2]) / 2 end;
     (.[0].arm) as $arm | map(select(.arm == $arm)) as $rounds
     | ($rounds | map(.linger_seconds) | add // []) as $l
-    | "   \($s) \($v): deletion → SIGTERM median \($l | median) s (\($l | min)–\($l | max) s over \($l | length) pods), rollout median \($rounds | map(.rollout_seconds) | median) s"'
+    | "   \($s) \($v): deletion → SIGTERM median \($l | median) s (\($l | min)–\($l | max) s over \($l | length) pods), rollout median \($rounds | map(.rollout_seconds) | median | . * 10 | round / 10) s"'
 }

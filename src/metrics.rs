@@ -112,6 +112,11 @@ struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProtocolLabels {
+    protocol: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabels {
     version: &'static str,
 }
@@ -130,6 +135,7 @@ pub struct Metrics {
     injected: Family<RoleLabels, Counter>,
     warnings: Family<ReasonLabels, Counter>,
     tls_reloads: Family<ResultLabels, Counter>,
+    tls_handshakes: Family<ProtocolLabels, Counter>,
     tls_expiry: Gauge,
     hook_action: Family<ActionLabels, Gauge>,
     /// Read when metrics are scraped, so the cluster code needs no handle on metrics.
@@ -176,6 +182,17 @@ impl Metrics {
             "Serving certificate reloads, by result",
             tls_reloads.clone(),
         );
+        let tls_handshakes = Family::<ProtocolLabels, Counter>::default();
+        for protocol in ["h2", "http/1.1"] {
+            let _ = tls_handshakes.get_or_create(&ProtocolLabels { protocol });
+        }
+        // A client that reuses its connections (the API server does, over h2) keeps this
+        // flat; one that climbs with the request rate pays a handshake per review.
+        registry.register(
+            "lameduck_tls_handshakes",
+            "Completed TLS handshakes on the webhook port, by negotiated protocol",
+            tls_handshakes.clone(),
+        );
         let tls_expiry = Gauge::default();
         registry.register(
             "lameduck_tls_certificate_expiry_timestamp_seconds",
@@ -202,6 +219,7 @@ impl Metrics {
             injected,
             warnings,
             tls_reloads,
+            tls_handshakes,
             tls_expiry,
             hook_action,
             cluster,
@@ -241,6 +259,18 @@ impl Metrics {
         let result = if success { "success" } else { "failure" };
         self.tls_reloads
             .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// `alpn`: the protocol the handshake settled on, if the client offered any.
+    pub fn record_tls_handshake(&self, alpn: Option<&[u8]>) {
+        let protocol = if alpn == Some(b"h2") {
+            "h2"
+        } else {
+            "http/1.1"
+        };
+        self.tls_handshakes
+            .get_or_create(&ProtocolLabels { protocol })
             .inc();
     }
 

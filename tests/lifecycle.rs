@@ -264,6 +264,11 @@ async fn metrics_carry_every_documented_series() {
         )),
         1.0
     );
+    // Sixteen requests on one kept-alive client: one handshake. The API server reuses its
+    // connections the same way, and this counter is how an operator sees that it does.
+    let handshakes = value(r#"lameduck_tls_handshakes_total{protocol="h2"}"#)
+        + value(r#"lameduck_tls_handshakes_total{protocol="http/1.1"}"#);
+    assert_eq!(handshakes, 1.0);
     assert!(text.contains("# TYPE lameduck_tls_reloads counter"));
     assert!(text.contains("# TYPE lameduck_admission_duration_seconds histogram"));
 }

@@ -23,6 +23,9 @@ const HANDSHAKE_TIMEOUT: Duration = HEADER_READ_TIMEOUT;
 /// net/http gives a brand-new connection 5 s in `Shutdown` too).
 const FIRST_REQUEST_GRACE: Duration = HEADER_READ_TIMEOUT;
 
+/// Told of each completed TLS handshake, with the ALPN protocol it settled on.
+pub(super) type HandshakeObserver = Arc<dyn Fn(Option<&[u8]>) + Send + Sync>;
+
 /// Serves `router` over TLS on `listener` until `stop` completes, then closes the
 /// listener and gives in-flight requests (and connections still in their handshake, or
 /// accepted but yet to send their first request) `shutdown_timeout` to finish. Public so
@@ -34,11 +37,32 @@ pub async fn serve_tls(
     stop: impl Future<Output = ()>,
     shutdown_timeout: Duration,
 ) {
+    serve_tls_observed(
+        listener,
+        tls,
+        router,
+        stop,
+        shutdown_timeout,
+        Arc::new(|_| {}),
+    )
+    .await;
+}
+
+/// `serve_tls`, telling `on_handshake` of every completed handshake.
+pub(super) async fn serve_tls_observed(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    stop: impl Future<Output = ()>,
+    shutdown_timeout: Duration,
+    on_handshake: HandshakeObserver,
+) {
     let drain = DrainTokens {
         shutdown: CancellationToken::new(),
         abort: CancellationToken::new(),
     };
-    let tracker = accept_loop(listener, TlsAcceptor::from(tls), router, stop, &drain).await;
+    let acceptor = TlsAcceptor::from(tls);
+    let tracker = accept_loop(listener, acceptor, on_handshake, router, stop, &drain).await;
     tracing::info!(
         in_flight = tracker.len(),
         "listener closed; waiting for in-flight requests"
@@ -69,6 +93,7 @@ struct DrainTokens {
 async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
+    on_handshake: HandshakeObserver,
     router: Router,
     stop: impl Future<Output = ()>,
     drain: &DrainTokens,
@@ -87,6 +112,7 @@ async fn accept_loop(
         tracker.spawn(serve_connection(
             tcp,
             acceptor.clone(),
+            on_handshake.clone(),
             builder.clone(),
             router.clone(),
             drain.clone(),
@@ -129,6 +155,7 @@ async fn accept_loop(
 async fn serve_connection(
     tcp: TcpStream,
     acceptor: TlsAcceptor,
+    on_handshake: HandshakeObserver,
     builder: Arc<auto::Builder<TokioExecutor>>,
     router: Router,
     drain: DrainTokens,
@@ -148,6 +175,7 @@ async fn serve_connection(
         },
         () = drain.abort.cancelled() => return,
     };
+    on_handshake(tls.get_ref().1.alpn_protocol());
     let first_request = CancellationToken::new();
     let service = FirstRequest {
         inner: TowerToHyperService::new(router),

@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::webhook::Webhook;
 pub use body::{BodyLimits, MAX_BODY_BYTES};
 pub use connections::serve_tls;
+use connections::{HandshakeObserver, serve_tls_observed};
 use routes::{AppState, admin_router, admission_router};
 use tls::{CertResolver, CertSource, TlsError};
 
@@ -231,12 +232,17 @@ impl Server {
                 tokio::time::sleep(drain_delay).await;
             }
         };
-        serve_tls(
+        let on_handshake: HandshakeObserver = {
+            let metrics = state.metrics().clone();
+            Arc::new(move |alpn| metrics.record_tls_handshake(alpn))
+        };
+        serve_tls_observed(
             https,
             tls,
             admission_router(state),
             draining,
             config.shutdown_timeout,
+            on_handshake,
         )
         .await;
         background.cancel();

@@ -6,13 +6,16 @@
 #   localhost/lameduck-nginx:e2e   Debian's nginx binary and the libraries it links
 #   localhost/lameduck-queue:e2e   Knative queue-proxy's shutdown protocol (tests/e2e/images/queue;
 #                                  the real one's modules are not on the Go module proxy)
+#   localhost/lameduck-noop-webhook:e2e  a webhook that admits with no patch (tests/e2e/images/
+#                                  noop-webhook): what any webhook costs a pod creation
 #   localhost/lameduck-traefik:e2e Traefik, the ingress controller (tests/e2e/build.sh
 #                                  builds it into $E2E_CACHE/bin)
 #   localhost/lameduck:e2e         lameduck, from the repository's Dockerfile with the
 #                                  static release build (as scripts/docker-smoke.sh)
 # into $E2E_CACHE/images, each rebuilt only when what it is made from changes.
 #
-#   tests/e2e/images/build.sh [IMAGE...]   IMAGE: pause demo nginx queue traefik lameduck (default all)
+#   tests/e2e/images/build.sh [IMAGE...]   IMAGE: pause demo nginx queue noop-webhook traefik
+#                                          lameduck (default all)
 # Prints the archive paths, one a line. LAMEDUCK_STATIC: a static lameduck binary to use
 # instead of building one.
 set -euo pipefail
@@ -113,6 +116,11 @@ queue() {
   static_image queue "$tools/queue" 65532:65532
 }
 
+noop_webhook() {
+  gobuild "$here" ./noop-webhook "$tools/noop-webhook"
+  static_image noop-webhook "$tools/noop-webhook" 65532:65532
+}
+
 traefik() {
   local bin=${E2E_BIN:-$E2E_CACHE/bin}/traefik
   [[ -x $bin ]] || { say "traefik: $bin missing (tests/e2e/build.sh traefik)"; return 1; }
@@ -146,10 +154,11 @@ lameduck() {
 }
 
 images=("$@")
-[[ ${#images[@]} -gt 0 ]] || images=(pause demo nginx queue traefik lameduck)
+[[ ${#images[@]} -gt 0 ]] || images=(pause demo nginx queue noop-webhook traefik lameduck)
 for i in "${images[@]}"; do
   case $i in
     pause | demo | nginx | queue | traefik | lameduck) "$i" ;;
+    noop-webhook) noop_webhook ;;
     *) say "unknown image $i"; exit 2 ;;
   esac
 done

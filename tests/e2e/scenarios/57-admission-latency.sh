@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Scenario 57: what lameduck adds to pod creation through the real API server. Server-side
+# dry-run creates of a three-container pod (the whole admission chain runs, nothing is
+# stored) at a steady rate into three namespaces in turn:
+#   lameduck       planned by lameduck, as installed by its chart
+#   no-op webhook  served by a webhook that admits with no patch (tests/e2e/images/
+#                  noop-webhook), deployed as lameduck is: two replicas, TLS, a Service,
+#                  the chart's resources and failurePolicy; lameduck's selector skips it
+#   no webhook     excluded by lameduck's namespaceSelector: the API server alone
+# Checked: every create succeeds, every lameduck answer is a plan and no other answer
+# is, the API server counts no failed webhook call, and it reuses its connections (a
+# handful of TLS handshakes, not one per create). Latency is measured, not asserted:
+# ADMISSION_RATES (default "50"), ADMISSION_SECONDS (default 5) set the run; with
+# ADMISSION_OUT=FILE the result lines are appended there (docs/results/admission.jsonl
+# is such a file; scripts/admission-table.py makes the README's table from it).
+# shellcheck source=tests/e2e/check.sh
+source "$E2E_REPO/tests/e2e/check.sh"
+# shellcheck source=tests/e2e/rollout/lib.sh
+source "$E2E_REPO/tests/e2e/rollout/lib.sh"
+skip_without_node
+mwc=zz-e2e-noop-webhook
+trap 'kubectl delete mutatingwebhookconfiguration $mwc --ignore-not-found >/dev/null 2>&1; on_exit' EXIT
+
+# stop WHAT WHY: a failed step the rest cannot run without.
+stop() { fail "$1" "$2"; finish; }
+
+rates=${ADMISSION_RATES:-50}
+seconds=${ADMISSION_SECONDS:-5}
+lameduck_configure "" >/dev/null
+
+new_ns s57-lameduck
+new_ns s57-excluded lameduck.dev/inject=disabled
+new_ns s57-noop lameduck.dev/inject=disabled e2e.lameduck.dev/noop-webhook=on
+new_ns s57-noop-webhook lameduck.dev/inject=disabled
+lameduck_caught_up
+
+pki=$(mktemp -d)
+pki_cert "$E2E_STATE/pki/lameduck-ca" "$pki/noop" noop-webhook "" \
+  DNS:noop-webhook.s57-noop-webhook.svc DNS:noop-webhook.s57-noop-webhook.svc.cluster.local
+kubectl -n s57-noop-webhook create secret tls noop-webhook-tls --cert "$pki/noop.crt" --key "$pki/noop.key" >/dev/null
+rm -rf "$pki"
+# The chart's shape for lameduck: two replicas, the same resources, probes on a plain
+# HTTP port, a Service on 443.
+kubectl -n s57-noop-webhook apply -f - >/dev/null <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: noop-webhook}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: noop-webhook}}
+  template:
+    metadata: {labels: {app: noop-webhook}}
+    spec:
+      containers:
+        - name: noop-webhook
+          image: localhost/lameduck-noop-webhook:e2e
+          imagePullPolicy: Never
+          args: [-listen=:8443, -metrics-listen=:9090, -tls-cert=/tls/tls.crt, -tls-key=/tls/tls.key]
+          ports: [{name: https, containerPort: 8443}, {name: metrics, containerPort: 9090}]
+          readinessProbe: {httpGet: {path: /healthz, port: metrics}, periodSeconds: 2}
+          resources:
+            requests: {cpu: 50m, memory: 64Mi}
+            limits: {cpu: 500m, memory: 128Mi}
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            runAsNonRoot: true
+            capabilities: {drop: [ALL]}
+            seccompProfile: {type: RuntimeDefault}
+          volumeMounts: [{name: tls, mountPath: /tls, readOnly: true}]
+      volumes: [{name: tls, secret: {secretName: noop-webhook-tls}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: noop-webhook}
+spec:
+  selector: {app: noop-webhook}
+  ports: [{name: https, port: 443, targetPort: https}]
+EOF
+kubectl -n s57-noop-webhook rollout status deployment/noop-webhook --timeout=120s >/dev/null ||
+  stop "the no-op webhook" "not ready in 120 s"
+# As the chart configures lameduck's webhook, but for the one namespace.
+kubectl create -f - >/dev/null <<EOF
+{"apiVersion":"admissionregistration.k8s.io/v1","kind":"MutatingWebhookConfiguration",
+ "metadata":{"name":"$mwc"},
+ "webhooks":[{"name":"noop.e2e.lameduck.dev","admissionReviewVersions":["v1"],"sideEffects":"None",
+   "failurePolicy":"$(kubectl get mutatingwebhookconfiguration "$E2E_RELEASE" -o jsonpath='{.webhooks[0].failurePolicy}')",
+   "reinvocationPolicy":"Never",
+   "timeoutSeconds":$(kubectl get mutatingwebhookconfiguration "$E2E_RELEASE" -o jsonpath='{.webhooks[0].timeoutSeconds}'),
+   "clientConfig":{"service":{"namespace":"s57-noop-webhook","name":"noop-webhook","path":"/mutate","port":443},
+                   "caBundle":"$(base64 -w0 "$E2E_LAMEDUCK_CA_CRT")"},
+   "namespaceSelector":{"matchLabels":{"e2e.lameduck.dev/noop-webhook":"on"}},
+   "rules":[{"apiGroups":[""],"apiVersions":["v1"],"resources":["pods"],"operations":["CREATE"],"scope":"Namespaced"}]}]}
+EOF
+
+# metrics_paths NS SELECTOR PORT: the pods' /metrics through the API server's pod proxy.
+metrics_paths() {
+  kubectl -n "$1" get pods -l "$2" -o json |
+    jq -c --arg ns "$1" --arg port "$3" '[.items[] | select(.metadata.deletionTimestamp == null)
+      | "/api/v1/namespaces/\($ns)/pods/\(.metadata.name):\($port)/proxy/metrics"]'
+}
+noop_paths=$(metrics_paths s57-noop-webhook app=noop-webhook 9090)
+lameduck_paths=$(metrics_paths "$E2E_LAMEDUCK_NS" "app.kubernetes.io/instance=$E2E_RELEASE" 9090)
+lameduck_webhook=$(kubectl get mutatingwebhookconfiguration "$E2E_RELEASE" -o jsonpath='{.webhooks[0].name}')
+
+# The API server picks up a new configuration through its informer: wait until it calls it.
+# shellcheck disable=SC2329 # called by noop_called
+noop_reviews() {
+  local path total=0 n
+  for path in $(jq -r '.[]' <<<"$noop_paths"); do
+    n=$(kubectl get --raw "$path" | awk '$1 == "noop_webhook_reviews_total" {print $2}')
+    total=$((total + ${n:-0}))
+  done
+  echo "$total"
+}
+((${#noop_paths} > 2)) || stop "the no-op webhook" "no pod found"
+# shellcheck disable=SC2329 # called through wait_until
+noop_called() {
+  kubectl -n s57-noop create --dry-run=server -o name -f - <<<"$(pod_manifest probe)" >/dev/null &&
+    (($(noop_reviews) > 0))
+}
+wait_until 60 "the API server to call the no-op webhook" noop_called ||
+  stop "the no-op webhook" "the API server never called it"
+
+commit=$(git -C "$E2E_REPO" rev-parse --short HEAD)
+git -C "$E2E_REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock charts tests/e2e 2>/dev/null || commit+=-dirty
+config=$E2E_STATE/admission-config.json
+jq -n --arg kubeconfig "$KUBECONFIG" --argjson rates "[$(tr ' ' ',' <<<"$rates")]" --argjson seconds "$seconds" \
+  --arg lameduck_webhook "$lameduck_webhook" --argjson lameduck_paths "$lameduck_paths" \
+  --argjson noop_paths "$noop_paths" --arg commit "$commit" \
+  --arg kube "$(kubectl version -o json | jq -r .serverVersion.gitVersion)" \
+  --arg cpus "$(nproc)" --arg model "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" '{
+  kubeconfig: $kubeconfig, rates: $rates, seconds: $seconds, warmup_seconds: 1, max_in_flight: 512,
+  labels: {commit: $commit, kubernetes: $kube, cpus: ($cpus | tonumber), cpu_model: $model},
+  targets: [
+    {name: "lameduck", namespace: "s57-lameduck", webhook: $lameduck_webhook, metrics_paths: $lameduck_paths,
+     handshake_metric: "lameduck_tls_handshakes_total", duration_metric: "lameduck_admission_duration_seconds"},
+    {name: "no-op webhook", namespace: "s57-noop", webhook: "noop.e2e.lameduck.dev", metrics_paths: $noop_paths,
+     handshake_metric: "noop_webhook_tls_handshakes_total"},
+    {name: "no webhook", namespace: "s57-excluded"}
+  ]}' >"$config"
+
+out=$E2E_STATE/admission.jsonl
+rm -f "$out"
+createload_bin() {
+  local bin=$E2E_CACHE/bin/e2e-createload
+  (cd "$E2E_REPO/tests/e2e/createload" && GOMODCACHE=$E2E_CACHE/gomod GOCACHE=$E2E_CACHE/gocache CGO_ENABLED=0 \
+    GOFLAGS="-mod=readonly -buildvcs=false" GOTOOLCHAIN=local go build -trimpath -o "$bin" .) >&2
+  echo "$bin"
+}
+"$(createload_bin)" -config "$config" -json "$out" || stop "e2e-createload" "exited with an error"
+[[ -z ${ADMISSION_OUT:-} ]] || { cat "$out" >>"$ADMISSION_OUT" && ok "results appended to $ADMISSION_OUT"; }
+
+for rate in $rates; do
+  row() { jq -c --arg t "$1" --argjson r "$rate" 'select(.target == $t and .rate == $r)' "$out"; }
+  for target in lameduck "no-op webhook" "no webhook"; do
+    r=$(row "$target")
+    expect "$target at $rate/s: every create succeeded" "$(jq -r '"\(.failed) failed, \(.skipped_in_flight_limit) not sent"' <<<"$r")" "0 failed, 0 not sent"
+  done
+  expect "lameduck at $rate/s: every answer carries the plan" "$(jq -r '.mutated == .sent' <<<"$(row lameduck)")" true
+  expect "the no-op webhook and no webhook at $rate/s: no answer is changed" \
+    "$(jq -r '.mutated' <<<"$(row "no-op webhook")") $(jq -r '.mutated' <<<"$(row "no webhook")")" "0 0"
+  for target in lameduck "no-op webhook"; do
+    r=$(row "$target")
+    expect "$target at $rate/s: the API server called it for every create, and no call failed" \
+      "$(jq -r '"\(.apiserver_webhook_calls >= .sent) \(.apiserver_webhook_failed_calls)"' <<<"$r")" "true 0"
+    # A handshake per create would show connections were not reused.
+    expect "$target at $rate/s: the API server reuses its connections (handshakes ≤ a tenth of the creates)" \
+      "$(jq -r '.webhook_tls_handshakes * 10 <= .sent' <<<"$r")" true
+  done
+  jq -r '"   \(.rate)/s \(.target): p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, API server → webhook mean \(.apiserver_webhook_mean_ms) ms, handshakes \(.webhook_tls_handshakes)"' \
+    <<<"$(row lameduck; row "no-op webhook"; row "no webhook")"
+done
+finish

@@ -49,6 +49,8 @@ type target struct {
 	HandshakeMetric string `json:"handshake_metric"`
 	// DurationMetric is the webhook's own histogram of review time (seconds), if it has one.
 	DurationMetric string `json:"duration_metric"`
+	// PodAnnotations go on every pod sent to this target.
+	PodAnnotations map[string]string `json:"pod_annotations"`
 }
 
 type config struct {
@@ -76,6 +78,7 @@ type result struct {
 	P99ms         float64        `json:"p99_ms"`
 	MaxMs         float64        `json:"max_ms"`
 	Mutated       int            `json:"mutated"`
+	Annotated     int            `json:"annotated_by_noop"`
 	WebhookCalls  float64        `json:"apiserver_webhook_calls"`
 	WebhookMeanMs float64        `json:"apiserver_webhook_mean_ms"`
 	WebhookFailed float64        `json:"apiserver_webhook_failed_calls"`
@@ -236,7 +239,7 @@ func run(client kubernetes.Interface, t target, rate int, seconds float64, maxIn
 			defer func() { <-slots }()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			got, err := client.CoreV1().Pods(t.Namespace).Create(ctx, pod(i), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			got, err := client.CoreV1().Pods(t.Namespace).Create(ctx, pod(i, t.PodAnnotations), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 			took := time.Since(due)
 			mu.Lock()
 			defer mu.Unlock()
@@ -249,6 +252,9 @@ func run(client kubernetes.Interface, t target, rate int, seconds float64, maxIn
 			latencies = append(latencies, took)
 			if mutated(got) {
 				r.Mutated++
+			}
+			if got.Annotations["e2e.lameduck.dev/noop"] != "" {
+				r.Annotated++
 			}
 		}(i, due)
 	}
@@ -266,7 +272,7 @@ func run(client kubernetes.Interface, t target, rate int, seconds float64, maxIn
 
 // pod is the pod every create sends: three containers (a front proxy, the app, a log
 // shipper), as the issue's first measurement, so lameduck has real planning to do.
-func pod(i int) *corev1.Pod {
+func pod(i int, annotations map[string]string) *corev1.Pod {
 	c := func(name, image string, port int32) corev1.Container {
 		ctr := corev1.Container{Name: name, Image: image}
 		if port > 0 {
@@ -275,7 +281,11 @@ func pod(i int) *corev1.Pod {
 		return ctr
 	}
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("create-%d", i), Labels: map[string]string{"app": "createload"}},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        fmt.Sprintf("create-%d", i),
+			Labels:      map[string]string{"app": "createload"},
+			Annotations: annotations,
+		},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{
 			c("nginx", "localhost/lameduck-nginx:e2e", 8000),
 			c("app", "localhost/lameduck-demo:e2e", 8080),

@@ -3,9 +3,15 @@
 # dry-run creates of a three-container pod (the whole admission chain runs, nothing is
 # stored) at a steady rate into three namespaces in turn:
 #   lameduck       planned by lameduck, as installed by its chart
+#   lameduck, pod skipped   the same, the pod annotated lameduck.dev/inject: "false":
+#                  lameduck reads the review and answers without a plan, so the
+#                  difference from the row above is the plan and its patch
 #   no-op webhook  served by a webhook that admits with no patch (tests/e2e/images/
 #                  noop-webhook), deployed as lameduck is: two replicas, TLS, a Service,
 #                  the chart's resources and failurePolicy; lameduck's selector skips it
+#   no-op webhook, one-annotation patch   the same webhook answering with a one-operation
+#                  patch: the least any webhook that mutates costs (the API server then
+#                  encodes, patches and decodes the pod, whatever the patch holds)
 #   no webhook     excluded by lameduck's namespaceSelector: the API server alone
 # Checked: every create succeeds, every lameduck answer is a plan and no other answer
 # is, the API server counts no failed webhook call, and it reuses its connections (a
@@ -31,6 +37,7 @@ lameduck_configure "" >/dev/null
 new_ns s57-lameduck
 new_ns s57-excluded lameduck.dev/inject=disabled
 new_ns s57-noop lameduck.dev/inject=disabled e2e.lameduck.dev/noop-webhook=on
+new_ns s57-noop-patch lameduck.dev/inject=disabled e2e.lameduck.dev/noop-webhook=annotate
 new_ns s57-noop-webhook lameduck.dev/inject=disabled
 lameduck_caught_up
 
@@ -79,18 +86,24 @@ spec:
 EOF
 kubectl -n s57-noop-webhook rollout status deployment/noop-webhook --timeout=120s >/dev/null ||
   stop "the no-op webhook" "not ready in 120 s"
-# As the chart configures lameduck's webhook, but for the one namespace.
+# As the chart configures lameduck's webhook, but for one namespace each.
+noop_hook() { # noop_hook NAME PATH SELECTOR-VALUE
+  local policy timeout
+  policy=$(kubectl get mutatingwebhookconfiguration "$E2E_RELEASE" -o jsonpath='{.webhooks[0].failurePolicy}')
+  timeout=$(kubectl get mutatingwebhookconfiguration "$E2E_RELEASE" -o jsonpath='{.webhooks[0].timeoutSeconds}')
+  cat <<EOF
+{"name":"$1","admissionReviewVersions":["v1"],"sideEffects":"None",
+ "failurePolicy":"$policy","reinvocationPolicy":"Never","timeoutSeconds":$timeout,
+ "clientConfig":{"service":{"namespace":"s57-noop-webhook","name":"noop-webhook","path":"$2","port":443},
+                 "caBundle":"$(base64 -w0 "$E2E_LAMEDUCK_CA_CRT")"},
+ "namespaceSelector":{"matchLabels":{"e2e.lameduck.dev/noop-webhook":"$3"}},
+ "rules":[{"apiGroups":[""],"apiVersions":["v1"],"resources":["pods"],"operations":["CREATE"],"scope":"Namespaced"}]}
+EOF
+}
 kubectl create -f - >/dev/null <<EOF
 {"apiVersion":"admissionregistration.k8s.io/v1","kind":"MutatingWebhookConfiguration",
  "metadata":{"name":"$mwc"},
- "webhooks":[{"name":"noop.e2e.lameduck.dev","admissionReviewVersions":["v1"],"sideEffects":"None",
-   "failurePolicy":"$(kubectl get mutatingwebhookconfiguration "$E2E_RELEASE" -o jsonpath='{.webhooks[0].failurePolicy}')",
-   "reinvocationPolicy":"Never",
-   "timeoutSeconds":$(kubectl get mutatingwebhookconfiguration "$E2E_RELEASE" -o jsonpath='{.webhooks[0].timeoutSeconds}'),
-   "clientConfig":{"service":{"namespace":"s57-noop-webhook","name":"noop-webhook","path":"/mutate","port":443},
-                   "caBundle":"$(base64 -w0 "$E2E_LAMEDUCK_CA_CRT")"},
-   "namespaceSelector":{"matchLabels":{"e2e.lameduck.dev/noop-webhook":"on"}},
-   "rules":[{"apiGroups":[""],"apiVersions":["v1"],"resources":["pods"],"operations":["CREATE"],"scope":"Namespaced"}]}]}
+ "webhooks":[$(noop_hook noop.e2e.lameduck.dev /mutate on), $(noop_hook annotate.e2e.lameduck.dev /annotate annotate)]}
 EOF
 
 # metrics_paths NS SELECTOR PORT: the pods' /metrics through the API server's pod proxy.
@@ -135,8 +148,13 @@ jq -n --arg kubeconfig "$KUBECONFIG" --argjson rates "[$(tr ' ' ',' <<<"$rates")
   targets: [
     {name: "lameduck", namespace: "s57-lameduck", webhook: $lameduck_webhook, metrics_paths: $lameduck_paths,
      handshake_metric: "lameduck_tls_handshakes_total", duration_metric: "lameduck_admission_duration_seconds"},
+    {name: "lameduck, pod skipped", namespace: "s57-lameduck", webhook: $lameduck_webhook, metrics_paths: $lameduck_paths,
+     handshake_metric: "lameduck_tls_handshakes_total", duration_metric: "lameduck_admission_duration_seconds",
+     pod_annotations: {"lameduck.dev/inject": "false"}},
     {name: "no-op webhook", namespace: "s57-noop", webhook: "noop.e2e.lameduck.dev", metrics_paths: $noop_paths,
      handshake_metric: "noop_webhook_tls_handshakes_total"},
+    {name: "no-op webhook, one-annotation patch", namespace: "s57-noop-patch", webhook: "annotate.e2e.lameduck.dev",
+     metrics_paths: $noop_paths, handshake_metric: "noop_webhook_tls_handshakes_total"},
     {name: "no webhook", namespace: "s57-excluded"}
   ]}' >"$config"
 
@@ -153,14 +171,17 @@ createload_bin() {
 
 for rate in $rates; do
   row() { jq -c --arg t "$1" --argjson r "$rate" 'select(.target == $t and .rate == $r)' "$out"; }
-  for target in lameduck "no-op webhook" "no webhook"; do
+  targets=(lameduck "lameduck, pod skipped" "no-op webhook" "no-op webhook, one-annotation patch" "no webhook")
+  for target in "${targets[@]}"; do
     r=$(row "$target")
     expect "$target at $rate/s: every create succeeded" "$(jq -r '"\(.failed) failed, \(.skipped_in_flight_limit) not sent"' <<<"$r")" "0 failed, 0 not sent"
   done
   expect "lameduck at $rate/s: every answer carries the plan" "$(jq -r '.mutated == .sent' <<<"$(row lameduck)")" true
-  expect "the no-op webhook and no webhook at $rate/s: no answer is changed" \
-    "$(jq -r '.mutated' <<<"$(row "no-op webhook")") $(jq -r '.mutated' <<<"$(row "no webhook")")" "0 0"
-  for target in lameduck "no-op webhook"; do
+  expect "lameduck's skipped pods, the no-op webhooks and no webhook at $rate/s: no pod gets a hook" \
+    "$(for t in "${targets[@]:1}"; do jq -r '.mutated' <<<"$(row "$t")"; done | xargs)" "0 0 0 0"
+  expect "the one-annotation patch at $rate/s: every answer carries it, and only there" \
+    "$(for t in "${targets[@]}"; do jq -r '.annotated_by_noop == .sent' <<<"$(row "$t")"; done | xargs)" "false false false true false"
+  for target in "${targets[@]:0:4}"; do
     r=$(row "$target")
     expect "$target at $rate/s: the API server called it for every create, and no call failed" \
       "$(jq -r '"\(.apiserver_webhook_calls >= .sent) \(.apiserver_webhook_failed_calls)"' <<<"$r")" "true 0"
@@ -169,6 +190,6 @@ for rate in $rates; do
       "$(jq -r '.webhook_tls_handshakes * 10 <= .sent' <<<"$r")" true
   done
   jq -r '"   \(.rate)/s \(.target): p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, API server → webhook mean \(.apiserver_webhook_mean_ms) ms, handshakes \(.webhook_tls_handshakes)"' \
-    <<<"$(row lameduck; row "no-op webhook"; row "no webhook")"
+    <<<"$(for t in "${targets[@]}"; do row "$t"; done)"
 done
 finish

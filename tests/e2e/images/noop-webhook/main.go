@@ -1,7 +1,12 @@
 // noop-webhook: the least a mutating webhook can do, for the e2e tier's admission-latency
-// measurement. It reads the AdmissionReview, answers `allowed` with the request's uid and
-// no patch, and is deployed as lameduck is (in the cluster, TLS, behind a Service), so
-// that what lameduck adds to a pod creation shows against what any webhook costs.
+// measurement. It reads the AdmissionReview and answers `allowed` with the request's uid,
+// and is deployed as lameduck is (in the cluster, TLS, behind a Service), so that what
+// lameduck adds to a pod creation shows against what any webhook costs.
+//
+//	/mutate    no patch: the least any webhook costs
+//	/annotate  a one-operation patch (an annotation): the least any webhook that
+//	           mutates costs, since the API server then re-encodes, patches and decodes
+//	           the pod whatever the patch holds
 //
 //	-listen :8443          the webhook (HTTPS, h2 and http/1.1, as lameduck offers)
 //	-metrics-listen :9090  plain HTTP: /healthz and /metrics (handshakes, reviews)
@@ -12,6 +17,7 @@ package main
 
 import (
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -24,7 +30,12 @@ import (
 
 type review struct {
 	Request struct {
-		UID string `json:"uid"`
+		UID    string `json:"uid"`
+		Object struct {
+			Metadata struct {
+				Annotations map[string]string `json:"annotations"`
+			} `json:"metadata"`
+		} `json:"object"`
 	} `json:"request"`
 }
 
@@ -48,19 +59,31 @@ func main() {
 	}
 	var c counters
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("/mutate", func(w http.ResponseWriter, r *http.Request) {
-		var in review
-		if err := json.NewDecoder(io.LimitReader(r.Body, 8<<20)).Decode(&in); err != nil || in.Request.UID == "" {
-			c.bad.Add(1)
-			http.Error(w, "not an AdmissionReview", http.StatusBadRequest)
-			return
+	answer := func(patch bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			var in review
+			if err := json.NewDecoder(io.LimitReader(r.Body, 8<<20)).Decode(&in); err != nil || in.Request.UID == "" {
+				c.bad.Add(1)
+				http.Error(w, "not an AdmissionReview", http.StatusBadRequest)
+				return
+			}
+			c.reviews.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			uid, _ := json.Marshal(in.Request.UID)
+			extra := ""
+			if patch {
+				op := `[{"op":"add","path":"/metadata/annotations","value":{"e2e.lameduck.dev/noop":"seen"}}]`
+				if in.Request.Object.Metadata.Annotations != nil {
+					op = `[{"op":"add","path":"/metadata/annotations/e2e.lameduck.dev~1noop","value":"seen"}]`
+				}
+				extra = `,"patchType":"JSONPatch","patch":"` + base64.StdEncoding.EncodeToString([]byte(op)) + `"`
+			}
+			fmt.Fprintf(w, `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":%s,"allowed":true%s}}`, uid, extra)
 		}
-		c.reviews.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		uid, _ := json.Marshal(in.Request.UID)
-		fmt.Fprintf(w, `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":%s,"allowed":true}}`, uid)
-	})
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/mutate", answer(false))
+	mux.HandleFunc("/annotate", answer(true))
 	server := &http.Server{
 		Addr:              *listen,
 		Handler:           mux,

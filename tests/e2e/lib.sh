@@ -207,7 +207,7 @@ lameduck_ready() {
 }
 
 # lameduck_replaced: no lameduck pod is being deleted. An old pod answers reviews until it
-# drains: through its preStop sleep the API server keeps using its HTTP/2 connection to
+# drains: through its preStop sleep the API server keeps using its kept-alive connections to
 # it (as clients of any pod lameduck protects do), with the settings it started with.
 lameduck_replaced() {
   admin_kubectl -n "$E2E_LAMEDUCK_NS" get pods -l "app.kubernetes.io/instance=$E2E_RELEASE" -o json |

@@ -20,10 +20,15 @@ pki_cert() {
   local ca=$1 out=$2 cn=$3 org=${4:-} san ext
   shift $(($# < 4 ? $# : 4))
   san=$(IFS=,; echo "$*")
-  openssl req -new -newkey rsa:2048 -nodes -keyout "$out.key" -subj "/CN=$cn${org:+/O=$org}" \
+  local newkey=(-newkey rsa:2048) usage=digitalSignature,keyEncipherment
+  # PKI_KEY=ec: an ECDSA P-256 key, as the chart and cert-manager make for lameduck.
+  if [[ ${PKI_KEY:-rsa} == ec ]]; then
+    newkey=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1) usage=digitalSignature
+  fi
+  openssl req -new "${newkey[@]}" -nodes -keyout "$out.key" -subj "/CN=$cn${org:+/O=$org}" \
     -out "$out.csr" 2>/dev/null
   ext="basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
+keyUsage=critical,$usage
 extendedKeyUsage=${san:+serverAuth,}clientAuth"
   [[ -z $san ]] || ext+=$'\n'"subjectAltName=$san"
   openssl x509 -req -in "$out.csr" -CA "$ca.crt" -CAkey "$ca.key" \

@@ -181,6 +181,39 @@ async fn a_slow_client_is_cut_off_by_the_header_timeout() {
     assert!(started.elapsed() < WAIT);
 }
 
+/// The API server keeps idle HTTP/1.1 connections to a webhook for 90 s and does not
+/// retry a review sent on one the server is closing: a kept-alive connection must outlive
+/// the few seconds a request's head gets.
+#[tokio::test]
+async fn an_idle_kept_alive_connection_outlives_the_header_timeout() {
+    let server = TestServer::start().await;
+    let client = support::https_client(&server.ca_pem, true);
+    let body = fixtures().into_iter().next().unwrap().1;
+    let handshakes = || async {
+        metric(
+            server.metrics,
+            r#"lameduck_tls_handshakes_total{protocol="http/1.1"}"#,
+        )
+        .await
+    };
+    for round in 0..2 {
+        if round > 0 {
+            tokio::time::sleep(lameduck::server::HEADER_READ_TIMEOUT + Duration::from_secs(2))
+                .await;
+        }
+        let response = client
+            .post(server.url("/mutate"))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), reqwest::Version::HTTP_11);
+    }
+    // Had the server closed the idle connection, the client would have made a new one.
+    assert_eq!(handshakes().await, Some(1.0));
+}
+
 #[tokio::test]
 async fn metrics_carry_every_documented_series() {
     let server = TestServer::start().await;

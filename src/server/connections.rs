@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::HEADER_READ_TIMEOUT;
+use super::activity::{Activity, ActivityIo, Expiry, IDLE_TIMEOUT, Tracked};
 
 /// A TLS handshake gets the same bound as reading the headers that follow it.
 const HANDSHAKE_TIMEOUT: Duration = HEADER_READ_TIMEOUT;
@@ -99,10 +100,12 @@ async fn accept_loop(
     drain: &DrainTokens,
 ) -> TaskTracker {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's header timeout also runs on idle kept-alive connections: `Activity` keeps
+    // the two apart.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(None);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     let tracker = TaskTracker::new();
@@ -175,17 +178,35 @@ async fn serve_connection(
         },
         () = drain.abort.cancelled() => return,
     };
-    on_handshake(tls.get_ref().1.alpn_protocol());
+    let alpn = tls.get_ref().1.alpn_protocol();
+    on_handshake(alpn);
+    let head_timeout = (alpn != Some(b"h2")).then_some(HEADER_READ_TIMEOUT);
+    let activity = Activity::new(head_timeout, IDLE_TIMEOUT);
     let first_request = CancellationToken::new();
     let service = FirstRequest {
         inner: TowerToHyperService::new(router),
         seen: first_request.clone(),
+        activity: activity.clone(),
     };
-    let connection = builder.serve_connection(TokioIo::new(tls), service);
+    let io = TokioIo::new(ActivityIo::new(tls, activity.clone()));
+    let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     let ended = tokio::select! {
         ended = connection.as_mut() => Some(ended),
         () = drain.shutdown.cancelled() => None,
+        expiry = activity.expired() => match expiry {
+            Expiry::SlowHead => {
+                tracing::debug!("request head not received in time: closing the connection");
+                return;
+            }
+            Expiry::Idle => {
+                connection.as_mut().graceful_shutdown();
+                Some(tokio::select! {
+                    ended = connection.as_mut() => ended,
+                    () = drain.abort.cancelled() => return,
+                })
+            }
+        },
     };
     let ended = match ended {
         Some(ended) => ended,
@@ -214,10 +235,12 @@ async fn serve_connection(
 
 /// Passes requests on, and marks when the connection's first one arrived: until then a
 /// graceful shutdown must wait, after it the shutdown finishes that request and closes.
+/// Each request counts as the connection's activity while it is in flight.
 #[derive(Clone)]
 struct FirstRequest<S> {
     inner: S,
     seen: CancellationToken,
+    activity: Arc<Activity>,
 }
 
 impl<S, R> hyper::service::Service<R> for FirstRequest<S>
@@ -226,12 +249,12 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = Tracked<S::Future>;
 
     fn call(&self, request: R) -> Self::Future {
         if !self.seen.is_cancelled() {
             self.seen.cancel();
         }
-        self.inner.call(request)
+        self.activity.track(self.inner.call(request))
     }
 }

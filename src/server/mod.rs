@@ -1,6 +1,7 @@
 //! The HTTPS admission server and the plain-HTTP metrics server, with certificate
 //! rotation and a drain that answers every request it accepted.
 
+mod activity;
 mod body;
 mod connections;
 mod routes;
@@ -25,7 +26,8 @@ use routes::{AppState, admin_router, admission_router};
 use tls::{CertResolver, CertSource, TlsError};
 
 /// Long enough for a slow client on a busy network, short enough that port scanners and
-/// idle connections cannot pile up. The API server sends a review in one write.
+/// slow request heads cannot pile up (an idle kept-alive connection has its own, longer
+/// timeout: `activity::IDLE_TIMEOUT`). The API server sends a review in one write.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The kubelet updates a mounted Secret within about a minute; polling every few

@@ -51,6 +51,7 @@ tests/yaml-diff/check.sh
 
 step "the README's measured tables are generated from docs/results/*.jsonl"
 "$PYTHON" scripts/results-table.py docs/results/rollouts.jsonl --check README.md
+"$PYTHON" scripts/admission-table.py docs/results/admission.jsonl --check README.md
 "$PYTHON" scripts/waiter-cost.py --table docs/results/waiter-cost.jsonl --check README.md
 
 step "fixtures end to end: Python jsonpatch applies every patch, kubernetes-validate --strict accepts every result"

@@ -72,7 +72,15 @@ def wait_port(port, deadline=10.0):
     raise SystemExit(f"port {port} never opened")
 
 
-def oha(oha_bin, port, seconds, connections):
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime and stime are fields 14 and 15 (1-based) of the whole line.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def oha(oha_bin, port, seconds, connections, pid=None):
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
         [oha_bin, "--no-tui", "-z", f"{seconds}s", "-c", str(connections), "-m", "POST",
          "-D", str(BODY), "-H", "Content-Type: application/json", "--insecure",
@@ -84,11 +92,17 @@ def oha(oha_bin, port, seconds, connections):
     if set(codes) - {"200"}:
         raise SystemExit(f"non-200 answers: {codes}")
     percentiles = result["latencyPercentiles"]
-    return {
+    requests = sum(codes.values())
+    run = {
         "rps": summary["requestsPerSec"],
         "p50": percentiles["p50"] * 1000,
         "p99": percentiles["p99"] * 1000,
     }
+    if pid and requests:
+        # The server's own CPU per answer: unlike requests/s it does not depend on how
+        # much of the machine the server got, so it compares runs on a busy machine.
+        run["cpu_us"] = (cpu_seconds(pid) - cpu_before) / requests * 1e6
+    return run
 
 
 def commit():
@@ -159,7 +173,8 @@ def main():
             oha(oha_bin, ports[name], 2, args.connections)
         for _ in range(args.rounds):
             for name in SERVERS:
-                results[name].append(oha(oha_bin, ports[name], args.seconds, args.connections))
+                results[name].append(oha(oha_bin, ports[name], args.seconds, args.connections,
+                                         processes[name].pid))
         peak = {name: rss_kib(p.pid, "VmHWM") for name, p in processes.items()}
     finally:
         for process in processes.values():
@@ -169,24 +184,27 @@ def main():
 
     def summary(name):
         runs = results[name]
-        return {key: statistics.median(run[key] for run in runs) for key in ("rps", "p50", "p99")}
+        return {key: statistics.median(run[key] for run in runs)
+                for key in ("rps", "p50", "p99", "cpu_us")}
 
     medians = {name: summary(name) for name in SERVERS}
     floor_s = medians["floor"]
     print(f"\n8 KB nginx+app Pod review, {args.connections} connections, "
           f"{args.rounds} x {args.seconds} s each, A B C A B C (medians); "
           f"load average at start {' '.join(loadavg)}, {os.cpu_count()} CPUs\n")
-    print("| server | requests/s | × floor | p50 ms | p99 ms | p99 × floor | peak RSS MiB | idle RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| server | requests/s | × floor | p50 ms | p99 ms | p99 × floor | CPU µs per request "
+          "| peak RSS MiB | idle RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, s in medians.items():
         print(f"| {name} | {s['rps']:.0f} | {s['rps'] / floor_s['rps']:.2f} | {s['p50']:.3f} | "
-              f"{s['p99']:.3f} | {s['p99'] / floor_s['p99']:.2f} | "
+              f"{s['p99']:.3f} | {s['p99'] / floor_s['p99']:.2f} | {s['cpu_us']:.1f} | "
               f"{peak[name] / 1024:.1f} | {idle[name] / 1024:.1f} |")
     print(f"\nlameduck / baseline: {medians['lameduck']['rps'] / medians['baseline']['rps']:.2f}× the requests/s")
     print(f"lameduck ready {ready_ms:.1f} ms after start (process spawn to /readyz 200)")
     for name in results:
         for i, run in enumerate(results[name]):
-            print(f"  {name} round {i + 1}: {run['rps']:.0f} req/s, p50 {run['p50']:.3f} ms, p99 {run['p99']:.3f} ms")
+            print(f"  {name} round {i + 1}: {run['rps']:.0f} req/s, p50 {run['p50']:.3f} ms, "
+                  f"p99 {run['p99']:.3f} ms, {run['cpu_us']:.1f} µs CPU per request")
 
     if args.json:
         at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -199,6 +217,7 @@ def main():
                 f.write(json.dumps({**common, "server": name,
                                     "rps": round(m["rps"], 1), "p50_ms": round(m["p50"], 3),
                                     "p99_ms": round(m["p99"], 3),
+                                    "cpu_us_per_request": round(m["cpu_us"], 1),
                                     "peak_rss_mib": round(peak[name] / 1024, 1),
                                     "idle_rss_mib": round(idle[name] / 1024, 1),
                                     "ready_ms": round(ready_ms, 1) if name == "lameduck" else None,

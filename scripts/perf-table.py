@@ -30,8 +30,9 @@ def table(rows):
     if floor is None:
         raise SystemExit("the last run has no floor line")
     out = [
-        "| server | requests/s | × floor | p50 ms | p99 ms | p99 × floor | peak RSS MiB | idle RSS MiB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| server | requests/s | × floor | p50 ms | p99 ms | p99 × floor | CPU µs per request "
+        "| peak RSS MiB | idle RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in ("lameduck", "baseline", "floor"):
         r = run.get(name)
@@ -39,7 +40,7 @@ def table(rows):
             continue
         out.append(
             f"| {name} | {r['rps']:.0f} | {r['rps'] / floor['rps']:.2f} | {r['p50_ms']:.3f} "
-            f"| {r['p99_ms']:.3f} | {r['p99_ms'] / floor['p99_ms']:.2f} "
+            f"| {r['p99_ms']:.3f} | {r['p99_ms'] / floor['p99_ms']:.2f} | {r['cpu_us_per_request']:.1f} "
             f"| {r['peak_rss_mib']:.1f} | {r['idle_rss_mib']:.1f} |"
         )
     out.append("")

@@ -10,6 +10,7 @@ of each, their ratios to the floor, each process's peak RSS, idle RSS, and lamed
 time from start to ready.
 
     scripts/loadtest.py [--seconds 10] [--rounds 2] [--connections 16] [--json FILE]
+                        [--lameduck BINARY]
 
 --json appends one line per server to FILE: the commit (`-dirty` with uncommitted
 changes), /proc/loadavg when the run started, nproc, and the medians;
@@ -123,6 +124,9 @@ def main():
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--json", metavar="FILE", help="append one JSON line per server")
+    parser.add_argument("--lameduck", metavar="BINARY",
+                        help="measure this lameduck build (another commit's) instead of this tree's; "
+                             "its lines record it as `binary`")
     args = parser.parse_args()
     loadavg = pathlib.Path("/proc/loadavg").read_text().split()[:3]
 
@@ -148,7 +152,7 @@ def main():
     baseline_port, floor_port = free_port(), free_port()
     started = time.monotonic()
     lameduck = subprocess.Popen(
-        [release / "lameduck", "serve", "--listen", f"127.0.0.1:{lameduck_port}",
+        [args.lameduck or release / "lameduck", "serve", "--listen", f"127.0.0.1:{lameduck_port}",
          "--metrics-listen", f"127.0.0.1:{metrics_port}", "--kube", "off",
          "--tls-cert", cert, "--tls-key", key, "--log-level", "warn"])
     wait_ready(f"http://127.0.0.1:{metrics_port}/readyz")
@@ -208,7 +212,7 @@ def main():
 
     if args.json:
         at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        common = {"at": at, "commit": commit(), "loadavg": loadavg, "nproc": os.cpu_count(),
+        common = {"at": at, "commit": commit(), "binary": args.lameduck, "loadavg": loadavg, "nproc": os.cpu_count(),
                   "body": BODY.name, "connections": args.connections,
                   "seconds": args.seconds, "rounds": args.rounds}
         with open(args.json, "a", encoding="utf-8") as f:

@@ -38,8 +38,9 @@ def table(rows):
         r = run.get(name)
         if r is None:
             continue
+        label = f"{name} (`{r['binary']}`)" if r.get("binary") and name == "lameduck" else name
         out.append(
-            f"| {name} | {r['rps']:.0f} | {r['rps'] / floor['rps']:.2f} | {r['p50_ms']:.3f} "
+            f"| {label} | {r['rps']:.0f} | {r['rps'] / floor['rps']:.2f} | {r['p50_ms']:.3f} "
             f"| {r['p99_ms']:.3f} | {r['p99_ms'] / floor['p99_ms']:.2f} | {r['cpu_us_per_request']:.1f} "
             f"| {r['peak_rss_mib']:.1f} | {r['idle_rss_mib']:.1f} |"
         )

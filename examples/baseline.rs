@@ -1,6 +1,6 @@
 //! The least work any webhook must do per review, on lameduck's own TLS and HTTP stack:
 //! read the body, parse it into a `serde_json::Value`, answer a fixed AdmissionReview
-//! with the request's uid. `scripts/loadtest.sh` measures lameduck against it.
+//! with the request's uid. `scripts/loadtest.py` measures lameduck against it and the floor.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -14,6 +14,38 @@ pub(crate) fn cut_with_ellipsis(text: &str, max_chars: usize) -> Cow<'_, str> {
     Cow::Owned(cut)
 }
 
+/// Appends `text` as a JSON string literal, escaped exactly as serde_json escapes it, so
+/// what is written by hand (the answer, the status record) is byte-for-byte what serde
+/// would write. Runs of plain bytes are copied whole.
+pub(crate) fn push_json_string(out: &mut String, text: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    let mut plain = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // `index` is at an ASCII byte, so both cuts fall on character boundaries.
+        out.push_str(&text[plain..index]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        plain = index + 1;
+    }
+    out.push_str(&text[plain..]);
+    out.push('"');
+}
+
 /// A DNS-1123 label, as Service and namespace names must be (and what may go into a
 /// request path unescaped).
 pub(crate) fn is_dns_label(text: &str) -> bool {
@@ -29,6 +61,25 @@ pub(crate) fn is_dns_label(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_are_escaped_as_serde_escapes_them() {
+        for text in [
+            "app",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "nl\nret\r",
+            "\u{8}\u{c}\u{1f}\u{7f}",
+            "\u{1}x\u{0}",
+            "ünïcödé … \u{2028}",
+            "",
+        ] {
+            let mut out = String::new();
+            push_json_string(&mut out, text);
+            assert_eq!(out, serde_json::to_string(text).unwrap(), "{text:?}");
+        }
+    }
 
     #[test]
     fn cuts_only_what_is_too_long() {

@@ -292,6 +292,105 @@ mod tests {
         }
     }
 
+    /// How probes were read when they were kept as `Value`s: the reference the lenient
+    /// reader must agree with on any shape.
+    fn probes_from_values(container: &serde_json::Value) -> Vec<(u16, u64)> {
+        use serde_json::Value;
+        let declared = |name: &str| {
+            container["ports"].as_array().and_then(|ports| {
+                ports.iter().find_map(|p| {
+                    let number = u16::try_from(p.get("containerPort")?.as_i64()?).ok()?;
+                    (p.get("name")?.as_str()? == name).then_some(number)
+                })
+            })
+        };
+        ["readinessProbe", "livenessProbe"]
+            .iter()
+            .filter_map(|key| container.get(*key))
+            .filter_map(|probe| {
+                let target = ["httpGet", "tcpSocket", "grpc"]
+                    .iter()
+                    .find_map(|kind| probe.get(*kind))?;
+                let port = match target.get("port")? {
+                    Value::String(name) => declared(name).or_else(|| name.parse().ok())?,
+                    other => other
+                        .as_u64()
+                        .and_then(|n| u16::try_from(n).ok())
+                        .filter(|&n| n > 0)?,
+                };
+                let period = probe
+                    .get("periodSeconds")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(10)
+                    .max(1);
+                Some((port, period))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn probes_are_read_as_their_values_said_whatever_the_shape() {
+        let probes = [
+            json!({"httpGet": {"port": 8080, "path": "/x"}, "periodSeconds": 3}),
+            json!({"tcpSocket": {"port": "http"}, "periodSeconds": 0}),
+            json!({"grpc": {"port": 9090}, "periodSeconds": -1}),
+            json!({"grpc": {"port": 9090}, "httpGet": {"port": 81}, "periodSeconds": 2.5}),
+            json!({"httpGet": null, "tcpSocket": {"port": 82}}),
+            json!({"httpGet": {"port": null}}),
+            json!({"httpGet": {"port": 0}}),
+            json!({"httpGet": {"port": 70000}}),
+            json!({"httpGet": {"port": -80}}),
+            json!({"httpGet": {"port": 80.0}}),
+            json!({"httpGet": {"port": "8081"}}),
+            json!({"httpGet": {"port": "nope"}}),
+            json!({"httpGet": {"port": [80]}}),
+            json!({"httpGet": {"port": {"a": 1}}}),
+            json!({"httpGet": "x", "periodSeconds": "5"}),
+            json!({"httpGet": [1, 2]}),
+            json!({"exec": {"command": ["true"]}, "periodSeconds": 7}),
+            json!({"periodSeconds": 7}),
+            json!({"httpGet": {"port": 80}, "periodSeconds": {"a": [1]}}),
+            json!({"httpGet": {"port": 80}, "periodSeconds": true}),
+            json!({"httpGet": {"port": 80}, "periodSeconds": 18446744073709551615u64}),
+            json!({}),
+            json!([]),
+            json!("probe"),
+            json!(3),
+            json!(true),
+            json!(null),
+        ];
+        for probe in probes {
+            for key in ["readinessProbe", "livenessProbe"] {
+                let mut container = json!({
+                    "name": "app",
+                    "ports": [{"containerPort": 8443, "name": "http"}],
+                });
+                container[key] = probe.clone();
+                let read = WorkloadKind::Pod
+                    .read_template(&json!({"spec": {"containers": [container.clone()]}}))
+                    .unwrap()
+                    .unwrap()
+                    .spec
+                    .unwrap()
+                    .containers
+                    .remove(0);
+                assert_eq!(
+                    read.termination_probes(),
+                    probes_from_values(&container),
+                    "{container}"
+                );
+                // The same through the review's own parser (borrowed keys, from bytes).
+                let bytes = serde_json::to_vec(&json!({"spec": {"containers": [container]}}));
+                let mut de = serde_json::Deserializer::from_slice(bytes.as_ref().unwrap());
+                let from_bytes = WorkloadKind::Pod.read_template(&mut de).unwrap().unwrap();
+                assert_eq!(
+                    from_bytes.spec.unwrap().containers[0].termination_probes(),
+                    read.termination_probes()
+                );
+            }
+        }
+    }
+
     #[test]
     fn windows_pods_are_known_by_os_or_node_selector() {
         let windows = |spec: serde_json::Value| {

@@ -198,3 +198,74 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let body = format!(r#"{{"request":{deep}}}"#);
     assert!(Review::decode(body.as_bytes()).is_err());
 }
+
+/// The answer as serde wrote it before it was written by hand: the reference the
+/// hand-written encoder must match byte for byte.
+fn encode_with_serde(review: &Review, answer: &Answer) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Out<'a> {
+        api_version: &'a str,
+        kind: &'static str,
+        response: Response<'a>,
+    }
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Response<'a> {
+        uid: &'a str,
+        allowed: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        patch_type: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        patch: Option<String>,
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        warnings: &'a [String],
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        audit_annotations: &'a BTreeMap<&'static str, String>,
+    }
+    let patch = (!answer.patch.is_empty())
+        .then(|| base64::engine::general_purpose::STANDARD.encode(&answer.patch));
+    let warnings: Vec<String> = (answer.warnings.iter().take(12))
+        .map(|w| crate::text::cut_with_ellipsis(w, 240).into_owned())
+        .collect();
+    serde_json::to_vec(&Out {
+        api_version: &review.api_version,
+        kind: "AdmissionReview",
+        response: Response {
+            uid: &review.request.uid,
+            allowed: true,
+            patch_type: patch.as_ref().map(|_| "JSONPatch"),
+            patch,
+            warnings: &warnings,
+            audit_annotations: &answer.audit_annotations,
+        },
+    })
+    .unwrap()
+}
+
+#[test]
+fn the_answer_is_byte_for_byte_what_serde_writes() {
+    let mut request = minimal_request();
+    request["uid"] = json!("u\"i\\d\n\u{1}ü");
+    let body = review_body(request);
+    let review = Review::decode(&body).unwrap();
+    let answers = [
+        Answer::default(),
+        Answer {
+            patch: br#"[{"op":"add","path":"/a","value":"\u2028"}]"#.to_vec(),
+            warnings: (0..20).map(|i| format!("w{i} \"q\" \t…")).collect(),
+            audit_annotations: BTreeMap::from([("plan", "p\n".to_string()), ("z", String::new())]),
+        },
+        Answer {
+            patch: vec![b'x'; 7],
+            warnings: vec!["y".repeat(1000)],
+            audit_annotations: BTreeMap::new(),
+        },
+    ];
+    for answer in answers {
+        assert_eq!(
+            String::from_utf8(encode(&review, &answer).unwrap()).unwrap(),
+            String::from_utf8(encode_with_serde(&review, &answer)).unwrap()
+        );
+    }
+}

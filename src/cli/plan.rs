@@ -195,10 +195,10 @@ impl PlanArgs {
             max_grace,
             warn_grace_above: warn_grace_above.min(SANE_CAP),
             action,
-            patterns: RolePatterns {
-                sidecar: clean(sidecar_patterns, defaults.sidecar),
-                proxy: clean(proxy_patterns, defaults.proxy),
-            },
+            patterns: RolePatterns::new(
+                clean(sidecar_patterns, defaults.sidecar()),
+                clean(proxy_patterns, defaults.proxy()),
+            ),
             wait: WaitSettings {
                 min: wait_min,
                 max: wait_max,
@@ -255,7 +255,7 @@ mod tests {
         assert_eq!(settings.default_sleep, 60);
         assert_eq!(settings.max_grace, 7200);
         assert_eq!(settings.action.to_string(), "exec");
-        assert_eq!(settings.patterns.proxy, ["pomerium", "nginx"]);
+        assert_eq!(settings.patterns.proxy(), ["pomerium", "nginx"]);
         assert_eq!(settings.warn_grace_above, 900);
     }
 

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::HookAction;
+use crate::text::push_json_string;
 
 /// One injected `preStop` hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +80,7 @@ impl Status {
             if index > 0 {
                 out.push(',');
             }
-            write_json_string(&mut out, name);
+            push_json_string(&mut out, name);
             let _ = write!(
                 out,
                 ":{{\"action\":\"{}\",\"seconds\":{}",
@@ -97,7 +98,7 @@ impl Status {
         out.push('}');
         if let Some(waiter) = &self.waiter {
             out.push_str(",\"waiter\":");
-            write_json_string(&mut out, waiter);
+            push_json_string(&mut out, waiter);
         }
         out.push('}');
         out
@@ -111,28 +112,6 @@ impl Status {
             _ => current,
         }
     }
-}
-
-/// A JSON string literal escaped exactly as serde_json does (container names are DNS
-/// labels, but the record must stay valid JSON, and byte-stable, whatever a review holds).
-fn write_json_string(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

@@ -53,8 +53,26 @@ impl FromStr for Role {
 /// list says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolePatterns {
-    pub sidecar: Vec<String>,
-    pub proxy: Vec<String>,
+    sidecar: Vec<Pattern>,
+    proxy: Vec<Pattern>,
+}
+
+/// A pattern as configured, and split into its lower-case words once: every container is
+/// matched against every pattern on every review, and splitting the patterns there was a
+/// fifth of a review's instructions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pattern {
+    text: String,
+    words: Vec<String>,
+}
+
+impl Pattern {
+    fn new(text: String) -> Self {
+        Pattern {
+            words: words(&text),
+            text,
+        }
+    }
 }
 
 /// What the app needs while it shuts down. Besides the generic names, the images whose
@@ -120,14 +138,31 @@ const APP_WORD: &str = "exporter";
 impl Default for RolePatterns {
     fn default() -> Self {
         let owned = |patterns: &[&str]| patterns.iter().map(|p| p.to_string()).collect();
-        RolePatterns {
-            sidecar: owned(DEFAULT_SIDECAR_PATTERNS),
-            proxy: owned(DEFAULT_PROXY_PATTERNS),
-        }
+        RolePatterns::new(
+            owned(DEFAULT_SIDECAR_PATTERNS),
+            owned(DEFAULT_PROXY_PATTERNS),
+        )
     }
 }
 
 impl RolePatterns {
+    pub fn new(sidecar: Vec<String>, proxy: Vec<String>) -> Self {
+        RolePatterns {
+            sidecar: sidecar.into_iter().map(Pattern::new).collect(),
+            proxy: proxy.into_iter().map(Pattern::new).collect(),
+        }
+    }
+
+    /// The sidecar patterns as configured.
+    pub fn sidecar(&self) -> Vec<String> {
+        self.sidecar.iter().map(|p| p.text.clone()).collect()
+    }
+
+    /// The proxy patterns as configured.
+    pub fn proxy(&self) -> Vec<String> {
+        self.proxy.iter().map(|p| p.text.clone()).collect()
+    }
+
     /// A pattern matches when its words appear consecutively among the words of the
     /// container's name, or among those that say what its image is (see [`image_words`]).
     /// Words are split at `/`, `-`, `_` and `.`, so `otel` matches
@@ -141,10 +176,10 @@ impl RolePatterns {
         {
             return Role::App;
         }
-        let matches = |pattern: &String| {
-            let pattern = words(pattern);
-            !pattern.is_empty()
-                && (contains_run(&name_words, &pattern) || contains_run(&image_words, &pattern))
+        let matches = |pattern: &Pattern| {
+            !pattern.words.is_empty()
+                && (contains_run(&name_words, &pattern.words)
+                    || contains_run(&image_words, &pattern.words))
         };
         if self.sidecar.iter().any(matches) {
             Role::Sidecar

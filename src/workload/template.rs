@@ -1,6 +1,7 @@
 //! The few fields of a pod template the planner reads. Everything else in the object is
 //! skipped while parsing, never copied.
 
+use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -100,11 +101,264 @@ pub struct Container {
     #[serde(default)]
     pub image_pull_policy: Option<Value>,
     #[serde(default)]
-    pub readiness_probe: Option<Value>,
+    pub readiness_probe: Option<Probe>,
     #[serde(default)]
-    pub liveness_probe: Option<Value>,
+    pub liveness_probe: Option<Probe>,
     #[serde(default)]
-    pub startup_probe: Option<Value>,
+    pub startup_probe: Option<Probe>,
+}
+
+/// The kinds of probe that open a socket, in the order a probe's target is looked for.
+const PROBE_TARGETS: [&str; 3] = ["httpGet", "tcpSocket", "grpc"];
+
+/// What a probe tells the waiter: the port of its `httpGet`, `tcpSocket` or `grpc` target
+/// and its `periodSeconds`. Read leniently as the probe is parsed (any JSON is accepted;
+/// a part of the wrong shape reads as absent) without building it: probes are most of
+/// what a container's fields hold that lameduck reads, and a `Value` of each (an
+/// insertion-ordered map with a hashed key per field) cost a sixth of a review.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Probe {
+    /// Per kind in [`PROBE_TARGETS`]: `None` when the probe has no such key, else the
+    /// target's port when it has a usable one.
+    targets: [Option<Option<ProbePort>>; 3],
+    period: Option<u64>,
+}
+
+/// A probe target's `port`: a number (kept only when it is a valid port) or a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ProbePort {
+    Number(u16),
+    Name(String),
+}
+
+impl Probe {
+    /// The port of the first target kind the probe has, when that target names one; a
+    /// probe without a network target (exec) has none.
+    fn target(&self) -> Option<&ProbePort> {
+        self.targets.iter().find_map(Option::as_ref)?.as_ref()
+    }
+}
+
+impl<'de> Deserialize<'de> for Probe {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        de.deserialize_any(ProbeVisitor)
+    }
+}
+
+/// Accepts any JSON value: one that is not an object is a probe without a network target.
+macro_rules! accept_any_scalar {
+    ($value:expr) => {
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+            de.deserialize_any(self)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($value)
+        }
+    };
+}
+
+struct ProbeVisitor;
+
+impl<'de> Visitor<'de> for ProbeVisitor {
+    type Value = Probe;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    accept_any_scalar!(Probe::default());
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Probe, A::Error> {
+        let mut probe = Probe::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            let key = key.0;
+            if let Some(kind) = PROBE_TARGETS.iter().position(|k| *k == key) {
+                probe.targets[kind] = Some(map.next_value::<Target>()?.0);
+            } else if key == "periodSeconds" {
+                probe.period = map.next_value::<AnyNumber>()?.0;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(probe)
+    }
+}
+
+/// A map key, borrowed from the body unless it holds escapes.
+struct Key<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        <std::borrow::Cow<'de, str>>::deserialize(de).map(Key)
+    }
+}
+
+/// A probe target's usable `port`, from any JSON value.
+struct Target(Option<ProbePort>);
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        de.deserialize_any(TargetVisitor)
+    }
+}
+
+struct TargetVisitor;
+
+impl<'de> Visitor<'de> for TargetVisitor {
+    type Value = Target;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    accept_any_scalar!(Target(None));
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Target, A::Error> {
+        let mut port = None;
+        while let Some(key) = map.next_key::<Key>()? {
+            if key.0 == "port" {
+                port = map.next_value::<PortValue>()?.0;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Target(port))
+    }
+}
+
+/// A `port`: a name, or a number kept only when it is a valid port (1-65535).
+struct PortValue(Option<ProbePort>);
+
+impl<'de> Deserialize<'de> for PortValue {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        de.deserialize_any(PortVisitor)
+    }
+}
+
+struct PortVisitor;
+
+impl<'de> Visitor<'de> for PortVisitor {
+    type Value = PortValue;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<PortValue, E> {
+        Ok(PortValue(None))
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<PortValue, E> {
+        Ok(PortValue(u64::try_from(n).ok().and_then(number_port)))
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<PortValue, E> {
+        Ok(PortValue(number_port(n)))
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<PortValue, E> {
+        Ok(PortValue(None))
+    }
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<PortValue, E> {
+        Ok(PortValue(Some(ProbePort::Name(name.to_string()))))
+    }
+    fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<PortValue, E> {
+        Ok(PortValue(None))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<PortValue, E> {
+        Ok(PortValue(None))
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<PortValue, E> {
+        Ok(PortValue(None))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<PortValue, D::Error> {
+        de.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<PortValue, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(PortValue(None))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PortValue, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(PortValue(None))
+    }
+}
+
+fn number_port(n: u64) -> Option<ProbePort> {
+    u16::try_from(n)
+        .ok()
+        .filter(|&n| n > 0)
+        .map(ProbePort::Number)
+}
+
+/// A non-negative integer, from any JSON value (anything else reads as `None`).
+struct AnyNumber(Option<u64>);
+
+impl<'de> Deserialize<'de> for AnyNumber {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        de.deserialize_any(NumberVisitor)
+    }
+}
+
+struct NumberVisitor;
+
+impl<'de> Visitor<'de> for NumberVisitor {
+    type Value = AnyNumber;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<AnyNumber, E> {
+        Ok(AnyNumber(None))
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<AnyNumber, E> {
+        Ok(AnyNumber(u64::try_from(n).ok()))
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<AnyNumber, E> {
+        Ok(AnyNumber(Some(n)))
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<AnyNumber, E> {
+        Ok(AnyNumber(None))
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<AnyNumber, E> {
+        Ok(AnyNumber(None))
+    }
+    fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<AnyNumber, E> {
+        Ok(AnyNumber(None))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<AnyNumber, E> {
+        Ok(AnyNumber(None))
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<AnyNumber, E> {
+        Ok(AnyNumber(None))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<AnyNumber, D::Error> {
+        de.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<AnyNumber, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(AnyNumber(None))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AnyNumber, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(AnyNumber(None))
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -202,40 +456,26 @@ impl Container {
 
     /// `httpGet`, `tcpSocket` and `grpc` probes as `(port, periodSeconds)`, named ports
     /// resolved against this container's ports. Exec probes open no socket.
-    fn network_probes(&self, probes: &[&Option<Value>]) -> Vec<(u16, u64)> {
+    fn network_probes(&self, probes: &[&Option<Probe>]) -> Vec<(u16, u64)> {
         probes
             .iter()
             .copied()
             .flatten()
             .filter_map(|probe| {
-                let target = ["httpGet", "tcpSocket", "grpc"]
-                    .iter()
-                    .find_map(|kind| probe.get(*kind))?;
-                let port = match target.get("port")? {
-                    Value::String(name) => self
+                let port = match probe.target()? {
+                    ProbePort::Name(name) => self
                         .declared_ports()
                         .find(|(n, _)| *n == Some(name.as_str()))
                         .map(|(_, number)| number)
                         .or_else(|| name.parse().ok())?,
-                    other => as_port(other)?,
+                    ProbePort::Number(number) => *number,
                 };
                 // Kubernetes' default period is 10 s; a period below 1 s does not exist.
-                let period = probe
-                    .get("periodSeconds")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(10)
-                    .max(1);
+                let period = probe.period.unwrap_or(10).max(1);
                 Some((port, period))
             })
             .collect()
     }
-}
-
-fn as_port(value: &Value) -> Option<u16> {
-    value
-        .as_u64()
-        .and_then(|n| u16::try_from(n).ok())
-        .filter(|&n| n > 0)
 }
 
 fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(

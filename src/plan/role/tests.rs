@@ -216,10 +216,7 @@ fn default_lists_classify_real_containers() {
         .iter()
         .chain(DEFAULT_PROXY_PATTERNS)
     {
-        let only = RolePatterns {
-            sidecar: vec![pattern.to_string()],
-            proxy: vec![],
-        };
+        let only = RolePatterns::new(vec![pattern.to_string()], vec![]);
         assert!(
             cases
                 .iter()
@@ -355,10 +352,7 @@ fn sidecar_patterns_win_over_proxy_patterns() {
 
 #[test]
 fn configured_patterns_match_by_words_too() {
-    let patterns = RolePatterns {
-        sidecar: vec!["cloud_sql.proxy".into()],
-        proxy: vec!["pomerium".into()],
-    };
+    let patterns = RolePatterns::new(vec!["cloud_sql.proxy".into()], vec!["pomerium".into()]);
     assert_eq!(
         patterns.detect("db", Some("gcr.io/x/cloud-sql-proxy:2")),
         Role::Sidecar

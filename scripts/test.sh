@@ -54,6 +54,7 @@ step "the README's measured tables are generated from docs/results/*.jsonl"
 "$PYTHON" scripts/admission-table.py docs/results/admission.jsonl --check README.md
 "$PYTHON" scripts/waiter-cost.py --table docs/results/waiter-cost.jsonl --check README.md
 "$PYTHON" scripts/perf-table.py docs/results/loadtest.jsonl --check README.md
+"$PYTHON" scripts/bench-table.py table docs/results/benches.jsonl --check README.md
 
 step "fixtures end to end: Python jsonpatch applies every patch, kubernetes-validate --strict accepts every result"
 cargo build --locked --quiet

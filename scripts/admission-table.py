@@ -13,8 +13,6 @@ the no-op webhook (the p50 and p99 differences), since that is lameduck's own sh
 pod creation. Nothing here is typed by hand.
 """
 
-import argparse
-import json
 import statistics
 import sys
 
@@ -28,10 +26,6 @@ TARGETS = [
     "no webhook",
 ]
 
-
-def load(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def fmt(x, digits=2):
@@ -101,20 +95,5 @@ def table(rows):
     return "\n".join(out)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("results")
-    p.add_argument("--readme")
-    p.add_argument("--check")
-    args = p.parse_args()
-    text = table(load(args.results))
-    path = args.readme or args.check
-    if not path:
-        print(text)
-        return 0
-    return readme_section.write_or_check(path, "admission", text, bool(args.check),
-                                         f"scripts/admission-table.py {args.results} --readme {path}")
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(readme_section.table_cli("admission", __doc__, table, "admission-table.py"))

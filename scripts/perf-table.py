@@ -11,16 +11,10 @@ the text between `<!-- loadtest:begin -->` and `<!-- loadtest:end -->` is replac
 --check, it must already be what RESULTS makes. Nothing here is typed by hand.
 """
 
-import argparse
-import json
 import sys
 
 import readme_section
 
-
-def load(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def table(rows):
@@ -53,20 +47,5 @@ def table(rows):
     return "\n".join(out)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("results")
-    p.add_argument("--readme")
-    p.add_argument("--check")
-    args = p.parse_args()
-    text = table(load(args.results))
-    path = args.readme or args.check
-    if not path:
-        print(text)
-        return 0
-    return readme_section.write_or_check(path, "loadtest", text, bool(args.check),
-                                         f"scripts/perf-table.py {args.results} --readme {path}")
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(readme_section.table_cli("loadtest", __doc__, table, "perf-table.py"))

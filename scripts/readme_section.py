@@ -3,6 +3,8 @@
 scripts that make the README's tables (results-table.py, waiter-cost.py), so that a
 table can only change by rerunning what measured it."""
 
+import argparse
+import json
 import sys
 
 
@@ -25,3 +27,25 @@ def write_or_check(readme: str, name: str, text: str, check: bool, remedy: str) 
     with open(readme, "w", encoding="utf-8") as f:
         f.write(f"{head}{begin}\n{text}\n{end}{tail}")
     return 0
+
+
+def load_jsonl(path: str) -> list:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def table_cli(name: str, doc: str, table, script: str) -> int:
+    """The command line every table script shares: RESULTS [--readme README | --check README].
+    `table` makes the section's text from the results file's lines."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("results")
+    p.add_argument("--readme")
+    p.add_argument("--check")
+    args = p.parse_args()
+    text = table(load_jsonl(args.results))
+    path = args.readme or args.check
+    if not path:
+        print(text)
+        return 0
+    return write_or_check(path, name, text, bool(args.check),
+                          f"scripts/{script} {args.results} --readme {path}")

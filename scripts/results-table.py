@@ -13,8 +13,6 @@ and linger times are medians (and, for the linger, the longest: one pod held to 
 shows there). Nothing here is typed by hand.
 """
 
-import argparse
-import json
 import statistics
 import sys
 from collections import OrderedDict
@@ -22,10 +20,6 @@ from collections import OrderedDict
 import readme_section
 
 
-
-def load(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def kinds(rows):
@@ -69,19 +63,5 @@ def table(rows):
     return "\n".join(out)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("results")
-    p.add_argument("--readme")
-    p.add_argument("--check")
-    args = p.parse_args()
-    text = table(load(args.results))
-    path = args.readme or args.check
-    if not path:
-        print(text)
-        return 0
-    return readme_section.write_or_check(path, "results", text, bool(args.check),
-                                         f"scripts/results-table.py {args.results} --readme {path}")
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(readme_section.table_cli("results", __doc__, table, "results-table.py"))

@@ -15,7 +15,7 @@
 #   no webhook     excluded by lameduck's namespaceSelector: the API server alone
 # Checked: every create sent succeeds, every lameduck answer is a plan and no other answer
 # is, the API server counts no failed webhook call, and it reuses its connections (a
-# handful of TLS handshakes, not one per create). Latency is measured, not asserted:
+# handful of TLS handshakes, not one per create), also after 8 s of quiet. Latency is measured, not asserted:
 # ADMISSION_RATES (default "50"), ADMISSION_SECONDS (default 5) set the run; with
 # ADMISSION_OUT=FILE the result lines are appended there (docs/results/admission.jsonl
 # is such a file; scripts/admission-table.py makes the README's table from it).
@@ -203,4 +203,22 @@ for rate in $rates; do
   jq -r '"   \(.rate)/s \(.target): p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, API server → webhook mean \(.apiserver_webhook_mean_ms) ms, handshakes \(.webhook_tls_handshakes)"' \
     <<<"$(for t in "${targets[@]}"; do row "$t"; done)"
 done
+
+# An idle connection outlives lameduck's 5 s header timeout: the API server keeps its
+# idle connections 90 s and would send the next review onto one lameduck was closing.
+# One create, 8 s of quiet, another: the second must not need a new connection.
+lameduck_handshakes() {
+  local path total=0 n
+  for path in $(jq -r '.[]' <<<"$lameduck_paths"); do
+    n=$(kubectl get --raw "$path" | awk '$1 ~ /^lameduck_tls_handshakes_total/ {s += $2} END {print s + 0}')
+    total=$((total + n))
+  done
+  echo "$total"
+}
+kubectl -n s57-lameduck create --dry-run=server -o name -f - <<<"$(pod_manifest idle-1)" >/dev/null
+before=$(lameduck_handshakes)
+sleep 8
+kubectl -n s57-lameduck create --dry-run=server -o name -f - <<<"$(pod_manifest idle-2)" >/dev/null
+expect "lameduck: after 8 s idle, the API server's next review reuses its connection (no new handshake)" \
+  "$(($(lameduck_handshakes) - before))" 0
 finish

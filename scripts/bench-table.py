@@ -6,8 +6,9 @@
     scripts/bench-table.py record docs/results/benches.jsonl     # appends one run
     scripts/bench-table.py table docs/results/benches.jsonl [--readme README.md | --check README.md]
 
-`record` reads target/criterion/*/…/new/{benchmark,estimates}.json and appends one line
-per benchmark with the commit and the load average when recorded; `table` renders the
+`record` reads target/criterion/*/…/new/{benchmark,estimates}.json (those written within
+30 minutes of the newest) and appends one line per benchmark with the commit and the
+load average when recorded; `table` renders the
 last recorded run of each benchmark (median time; rate where criterion knew the bytes).
 """
 
@@ -22,6 +23,7 @@ from datetime import datetime, timezone
 import readme_section
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+SESSION_SECONDS = 30 * 60
 CRITERION = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "criterion"
 
 
@@ -37,7 +39,12 @@ def record(out):
     load = pathlib.Path("/proc/loadavg").read_text().split()[:3]
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
     lines = []
-    for bench in sorted(CRITERION.glob("**/new/benchmark.json")):
+    benches = sorted(CRITERION.glob("**/new/benchmark.json"))
+    # Only the last session of bench runs: criterion keeps results of benchmarks since
+    # renamed or not run again, which must not pass for this commit's.
+    newest = max((b.stat().st_mtime for b in benches), default=0)
+    benches = [b for b in benches if newest - b.stat().st_mtime < SESSION_SECONDS]
+    for bench in benches:
         meta = json.loads(bench.read_text())
         est = json.loads((bench.parent / "estimates.json").read_text())
         throughput = meta.get("throughput") or {}

@@ -186,8 +186,9 @@ impl Metrics {
         for protocol in ["h2", "http/1.1"] {
             let _ = tls_handshakes.get_or_create(&ProtocolLabels { protocol });
         }
-        // A client that reuses its connections (the API server does, over h2) keeps this
-        // flat; one that climbs with the request rate pays a handshake per review.
+        // A client that reuses its connections keeps this flat (the API server does, over
+        // HTTP/1.1, up to 25 idle ones); past that it climbs with the request rate, a
+        // handshake per review.
         registry.register(
             "lameduck_tls_handshakes",
             "Completed TLS handshakes on the webhook port, by negotiated protocol",

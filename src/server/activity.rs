@@ -123,6 +123,33 @@ impl Activity {
         }
     }
 
+    /// Resolves only once a request head has been arriving for too long: what a drain,
+    /// which no longer cares how long a connection idles, still has to bound.
+    pub(super) async fn head_overdue(&self) {
+        loop {
+            let due = {
+                let state = self.lock();
+                match (self.head_timeout, state.head_started) {
+                    (Some(timeout), Some(started)) if state.in_flight == 0 => {
+                        Some(started + timeout)
+                    }
+                    _ => None,
+                }
+            };
+            match due {
+                Some(due) => tokio::select! {
+                    () = tokio::time::sleep_until(due) => {
+                        if self.deadline() == (due, Some(Expiry::SlowHead)) {
+                            return;
+                        }
+                    }
+                    () = self.head_began.notified() => {}
+                },
+                None => self.head_began.notified().await,
+            }
+        }
+    }
+
     /// Wraps a service's call so the connection knows a request is in flight.
     pub(super) fn track<F: Future>(self: &Arc<Self>, call: F) -> Tracked<F> {
         self.request_started();
@@ -253,6 +280,21 @@ mod tests {
         activity.received();
         let started = Instant::now();
         assert_eq!(expired.await, Expiry::SlowHead);
+        assert_eq!(started.elapsed(), HEAD);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drain_still_cuts_off_a_head_that_trickles_in() {
+        let activity = Activity::new(Some(HEAD), IDLE);
+        let overdue = activity.head_overdue();
+        tokio::pin!(overdue);
+        tokio::select! {
+            () = tokio::time::sleep(IDLE * 2) => {}
+            () = &mut overdue => panic!("an idle connection counted as a slow head"),
+        }
+        activity.received();
+        let started = Instant::now();
+        overdue.await;
         assert_eq!(started.elapsed(), HEAD);
     }
 

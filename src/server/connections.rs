@@ -81,6 +81,29 @@ pub(super) async fn serve_tls_observed(
     }
 }
 
+/// One connection builder per protocol ALPN can settle on.
+struct Builders {
+    http1: auto::Builder<TokioExecutor>,
+    h2: auto::Builder<TokioExecutor>,
+}
+
+impl Builders {
+    fn new() -> Self {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // hyper's header timeout also runs on idle kept-alive connections: `Activity`
+        // keeps the two apart.
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(None);
+        builder.http2().timer(TokioTimer::new());
+        Builders {
+            http1: builder.clone().http1_only(),
+            h2: builder.http2_only(),
+        }
+    }
+}
+
 /// What the drain tells every connection: `shutdown` (finish what you have, take no
 /// more), then, past the shutdown timeout, `abort`.
 #[derive(Clone)]
@@ -99,15 +122,7 @@ async fn accept_loop(
     stop: impl Future<Output = ()>,
     drain: &DrainTokens,
 ) -> TaskTracker {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    // hyper's header timeout also runs on idle kept-alive connections: `Activity` keeps
-    // the two apart.
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(None);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
+    let builders = Arc::new(Builders::new());
     let tracker = TaskTracker::new();
     let spawn = |tcp: TcpStream| {
         // Without it the first answer on a connection can stall ~40 ms (Nagle + delayed ACK).
@@ -116,7 +131,7 @@ async fn accept_loop(
             tcp,
             acceptor.clone(),
             on_handshake.clone(),
-            builder.clone(),
+            builders.clone(),
             router.clone(),
             drain.clone(),
         ));
@@ -159,7 +174,7 @@ async fn serve_connection(
     tcp: TcpStream,
     acceptor: TlsAcceptor,
     on_handshake: HandshakeObserver,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builders: Arc<Builders>,
     router: Router,
     drain: DrainTokens,
 ) {
@@ -180,7 +195,11 @@ async fn serve_connection(
     };
     let alpn = tls.get_ref().1.alpn_protocol();
     on_handshake(alpn);
-    let head_timeout = (alpn != Some(b"h2")).then_some(HEADER_READ_TIMEOUT);
+    let h2 = alpn == Some(b"h2");
+    // ALPN decides the protocol (RFC 9113 §3.2): without `h2`, no h2 preface is sniffed,
+    // so the head timeout below never meets h2's frames between requests.
+    let builder = if h2 { &builders.h2 } else { &builders.http1 };
+    let head_timeout = (!h2).then_some(HEADER_READ_TIMEOUT);
     let activity = Activity::new(head_timeout, IDLE_TIMEOUT);
     let first_request = CancellationToken::new();
     let service = FirstRequest {
@@ -211,10 +230,15 @@ async fn serve_connection(
     let ended = match ended {
         Some(ended) => ended,
         None => {
+            // hyper's graceful shutdown waits for a first request whose head has begun:
+            // a client that stalls there would hold the drain until the abort.
+            let overdue = activity.head_overdue();
+            tokio::pin!(overdue);
             let first = tokio::select! {
                 ended = connection.as_mut() => Some(ended),
                 () = first_request.cancelled() => None,
                 () = tokio::time::sleep(FIRST_REQUEST_GRACE) => None,
+                () = &mut overdue => return,
             };
             match first {
                 Some(ended) => ended,
@@ -223,6 +247,7 @@ async fn serve_connection(
                     tokio::select! {
                         ended = connection.as_mut() => ended,
                         () = drain.abort.cancelled() => return,
+                        () = &mut overdue => return,
                     }
                 }
             }

@@ -25,9 +25,11 @@ use connections::{HandshakeObserver, serve_tls_observed};
 use routes::{AppState, admin_router, admission_router};
 use tls::{CertResolver, CertSource, TlsError};
 
-/// Long enough for a slow client on a busy network, short enough that port scanners and
-/// slow request heads cannot pile up (an idle kept-alive connection has its own, longer
-/// timeout: `activity::IDLE_TIMEOUT`). The API server sends a review in one write.
+/// For the TLS handshake, and for a request's head once its first byte is in: long
+/// enough for a slow client on a busy network, short enough that stalled handshakes and
+/// heads cannot pile up. A connection with nothing in progress is idle and has its own,
+/// longer timeout (`activity::IDLE_TIMEOUT`): the API server may park a fresh connection
+/// in its pool before using it. The API server sends a review in one write.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The kubelet updates a mounted Secret within about a minute; polling every few

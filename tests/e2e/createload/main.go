@@ -196,16 +196,25 @@ func main() {
 				s := whAfter.sum(t.DurationMetric+"_sum", nil) - whBefore.sum(t.DurationMetric+"_sum", nil)
 				if n > 0 {
 					r.OwnMeanMs = round3(s / n * 1000)
-					r.OwnP99UpperMs = round3(bucketQuantile(whBefore, whAfter, t.DurationMetric+"_bucket", 0.99) * 1000)
+					if upper := bucketQuantile(whBefore, whAfter, t.DurationMetric+"_bucket", 0.99); upper >= 0 {
+						r.OwnP99UpperMs = round3(upper * 1000)
+					} else {
+						r.OwnP99UpperMs = -1
+					}
 				}
 			}
 			line := map[string]any{}
-			b, _ := json.Marshal(r)
+			b, err := json.Marshal(r)
+			if err != nil {
+				log.Fatalf("result of %s at %d/s: %v", t.Name, rate, err)
+			}
 			_ = json.Unmarshal(b, &line)
 			for k, v := range cfg.Labels {
 				line[k] = v
 			}
-			b, _ = json.Marshal(line)
+			if b, err = json.Marshal(line); err != nil {
+				log.Fatalf("result of %s at %d/s: %v", t.Name, rate, err)
+			}
 			fmt.Fprintln(sink, string(b))
 			fmt.Printf("%4d/s %-22s sent %6d  failed %d  p50 %6.2f ms  p99 %6.2f ms  webhook calls %6.0f mean %.3f ms failed %.0f  handshakes %.0f  own mean %.3f ms\n",
 				rate, t.Name, r.Sent, r.Failed, r.P50ms, r.P99ms, r.WebhookCalls, r.WebhookMeanMs, r.WebhookFailed, r.Handshakes, r.OwnMeanMs)
@@ -425,8 +434,13 @@ func bucketQuantile(before, after metricSet, name string, q float64) float64 {
 	total := counts[bounds[len(bounds)-1]]
 	for _, le := range bounds {
 		if counts[le] >= q*total {
+			if math.IsInf(le, 1) {
+				// Above the last finite bound: say so with a negative number, which
+				// JSON can carry and the table shows as it is.
+				return -1
+			}
 			return le
 		}
 	}
-	return bounds[len(bounds)-1]
+	return -1
 }

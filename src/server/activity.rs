@@ -108,44 +108,35 @@ impl Activity {
     /// Resolves once the connection has been idle, or a request head has been arriving,
     /// for too long.
     pub(super) async fn expired(&self) -> Expiry {
-        loop {
-            let (deadline, _) = self.deadline();
-            tokio::select! {
-                () = tokio::time::sleep_until(deadline) => {}
-                () = self.head_began.notified() => continue,
-            }
-            // Something may have happened while asleep: the deadline moves with it.
-            if let (deadline, Some(expiry)) = self.deadline()
-                && deadline <= Instant::now()
-            {
-                return expiry;
-            }
-        }
+        self.until(|_| true).await
     }
 
     /// Resolves only once a request head has been arriving for too long: what a drain,
     /// which no longer cares how long a connection idles, still has to bound.
     pub(super) async fn head_overdue(&self) {
+        self.until(|expiry| *expiry == Expiry::SlowHead).await;
+    }
+
+    /// The first expiry `wanted` accepts. Only a head's start brings a deadline forward,
+    /// and it notifies; every other change moves it later, which the recheck on waking
+    /// sees.
+    async fn until(&self, wanted: impl Fn(&Expiry) -> bool) -> Expiry {
         loop {
-            let due = {
-                let state = self.lock();
-                match (self.head_timeout, state.head_started) {
-                    (Some(timeout), Some(started)) if state.in_flight == 0 => {
-                        Some(started + timeout)
-                    }
-                    _ => None,
-                }
-            };
-            match due {
-                Some(due) => tokio::select! {
-                    () = tokio::time::sleep_until(due) => {
-                        if self.deadline() == (due, Some(Expiry::SlowHead)) {
-                            return;
-                        }
-                    }
-                    () = self.head_began.notified() => {}
-                },
-                None => self.head_began.notified().await,
+            let (deadline, expiry) = self.deadline();
+            if expiry.as_ref().is_some_and(|expiry| !wanted(expiry)) {
+                // Only a head starting can turn this into an expiry we want.
+                self.head_began.notified().await;
+                continue;
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {}
+                () = self.head_began.notified() => continue,
+            }
+            if let (deadline, Some(expiry)) = self.deadline()
+                && deadline <= Instant::now()
+                && wanted(&expiry)
+            {
+                return expiry;
             }
         }
     }

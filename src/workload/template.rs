@@ -200,7 +200,7 @@ impl<'de> Visitor<'de> for ProbeVisitor {
             if let Some(kind) = PROBE_TARGETS.iter().position(|k| *k == key) {
                 probe.targets[kind] = Some(map.next_value::<Target>()?.0);
             } else if key == "periodSeconds" {
-                probe.period = map.next_value::<AnyNumber>()?.0;
+                probe.period = map.next_value::<Scalar>()?.number();
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -239,7 +239,7 @@ impl<'de> Visitor<'de> for TargetVisitor {
         let mut port = None;
         while let Some(key) = map.next_key::<Key>()? {
             if key.0 == "port" {
-                port = map.next_value::<PortValue>()?.0;
+                port = map.next_value::<Scalar>()?.port();
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -248,116 +248,83 @@ impl<'de> Visitor<'de> for TargetVisitor {
     }
 }
 
-/// A `port`: a name, or a number kept only when it is a valid port (1-65535).
-struct PortValue(Option<ProbePort>);
+/// A probe field's value, read leniently: a non-negative integer, a string, or anything
+/// else (skipped, never an error: a field lameduck does not understand must not refuse
+/// the pod).
+enum Scalar {
+    Number(u64),
+    Text(String),
+    Other,
+}
 
-impl<'de> Deserialize<'de> for PortValue {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        de.deserialize_any(PortVisitor)
+impl Scalar {
+    /// A `port`: a name, or a number kept only when it is a valid port (1-65535).
+    fn port(self) -> Option<ProbePort> {
+        match self {
+            Scalar::Number(n) => u16::try_from(n)
+                .ok()
+                .filter(|&n| n > 0)
+                .map(ProbePort::Number),
+            Scalar::Text(name) => Some(ProbePort::Name(name)),
+            Scalar::Other => None,
+        }
+    }
+
+    fn number(self) -> Option<u64> {
+        match self {
+            Scalar::Number(n) => Some(n),
+            _ => None,
+        }
     }
 }
 
-struct PortVisitor;
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        de.deserialize_any(ScalarVisitor)
+    }
+}
 
-impl<'de> Visitor<'de> for PortVisitor {
-    type Value = PortValue;
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<PortValue, E> {
-        Ok(PortValue(None))
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Other)
     }
-    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<PortValue, E> {
-        Ok(PortValue(u64::try_from(n).ok().and_then(number_port)))
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Scalar, E> {
+        Ok(u64::try_from(n).map_or(Scalar::Other, Scalar::Number))
     }
-    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<PortValue, E> {
-        Ok(PortValue(number_port(n)))
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Scalar, E> {
+        Ok(Scalar::Number(n))
     }
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<PortValue, E> {
-        Ok(PortValue(None))
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Scalar, E> {
+        Ok(Scalar::Other)
     }
-    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<PortValue, E> {
-        Ok(PortValue(Some(ProbePort::Name(name.to_string()))))
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Text(text.to_string()))
     }
-    fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<PortValue, E> {
-        Ok(PortValue(None))
+    fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Scalar, E> {
+        Ok(Scalar::Other)
     }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<PortValue, E> {
-        Ok(PortValue(None))
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Other)
     }
-    fn visit_none<E: serde::de::Error>(self) -> Result<PortValue, E> {
-        Ok(PortValue(None))
+    fn visit_none<E: serde::de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Other)
     }
-    fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<PortValue, D::Error> {
+    fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<Scalar, D::Error> {
         de.deserialize_any(self)
     }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<PortValue, A::Error> {
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(PortValue(None))
+        Ok(Scalar::Other)
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PortValue, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(PortValue(None))
-    }
-}
-
-fn number_port(n: u64) -> Option<ProbePort> {
-    u16::try_from(n)
-        .ok()
-        .filter(|&n| n > 0)
-        .map(ProbePort::Number)
-}
-
-/// A non-negative integer, from any JSON value (anything else reads as `None`).
-struct AnyNumber(Option<u64>);
-
-impl<'de> Deserialize<'de> for AnyNumber {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        de.deserialize_any(NumberVisitor)
-    }
-}
-
-struct NumberVisitor;
-
-impl<'de> Visitor<'de> for NumberVisitor {
-    type Value = AnyNumber;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<AnyNumber, E> {
-        Ok(AnyNumber(None))
-    }
-    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<AnyNumber, E> {
-        Ok(AnyNumber(u64::try_from(n).ok()))
-    }
-    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<AnyNumber, E> {
-        Ok(AnyNumber(Some(n)))
-    }
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<AnyNumber, E> {
-        Ok(AnyNumber(None))
-    }
-    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<AnyNumber, E> {
-        Ok(AnyNumber(None))
-    }
-    fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<AnyNumber, E> {
-        Ok(AnyNumber(None))
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<AnyNumber, E> {
-        Ok(AnyNumber(None))
-    }
-    fn visit_none<E: serde::de::Error>(self) -> Result<AnyNumber, E> {
-        Ok(AnyNumber(None))
-    }
-    fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<AnyNumber, D::Error> {
-        de.deserialize_any(self)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<AnyNumber, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(AnyNumber(None))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AnyNumber, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(AnyNumber(None))
+        Ok(Scalar::Other)
     }
 }
 

@@ -409,3 +409,33 @@ async fn health_readiness_and_metrics() {
         .unwrap();
     assert!(readyz.contains("sleep"), "{readyz}");
 }
+
+/// ALPN decides the protocol (DESIGN.md, "Connections"): a client that did not negotiate
+/// `h2` and sends h2's preface anyway is read as HTTP/1.1, not served h2 under the head
+/// timeout meant for HTTP/1.1.
+#[tokio::test]
+async fn h2_is_spoken_only_when_alpn_settles_on_it() {
+    let server = TestServer::start().await;
+    let mut stream = tls_connect(server.https, &server.ca_pem).await;
+    assert_eq!(stream.get_ref().1.alpn_protocol(), None);
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    // An h2 server's first bytes are its SETTINGS frame (type 0x4 after a 3-byte length).
+    assert!(
+        answer.len() < 4 || answer[3] != 0x4,
+        "answered as h2: {answer:?}"
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 "),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}

@@ -121,21 +121,22 @@ noop_paths=$(metrics_paths s57-noop-webhook app=noop-webhook 9090)
 lameduck_paths=$(metrics_paths "$E2E_LAMEDUCK_NS" "app.kubernetes.io/instance=$E2E_RELEASE" 9090)
 lameduck_webhook=$(kubectl get mutatingwebhookconfiguration "$E2E_RELEASE" -o jsonpath='{.webhooks[0].name}')
 
-# The API server picks up a new configuration through its informer: wait until it calls it.
-# shellcheck disable=SC2329 # called by noop_called
-noop_reviews() {
+# metric_sum PATHS METRIC: METRIC summed over all its series in every pod's /metrics.
+metric_sum() {
   local path total=0 n
-  for path in $(jq -r '.[]' <<<"$noop_paths"); do
-    n=$(kubectl get --raw "$path" | awk '$1 == "noop_webhook_reviews_total" {print $2}')
-    total=$((total + ${n:-0}))
+  for path in $(jq -r '.[]' <<<"$1"); do
+    n=$(kubectl get --raw "$path" | awk -v m="$2" '$1 == m || index($1, m "{") == 1 {s += $2} END {print s + 0}')
+    total=$((total + n))
   done
   echo "$total"
 }
+
+# The API server picks up a new configuration through its informer: wait until it calls it.
 ((${#noop_paths} > 2)) || stop "the no-op webhook" "no pod found"
 # shellcheck disable=SC2329 # called through wait_until
 noop_called() {
   kubectl -n s57-noop create --dry-run=server -o name -f - <<<"$(pod_manifest probe)" >/dev/null &&
-    (($(noop_reviews) > 0))
+    (($(metric_sum "$noop_paths" noop_webhook_reviews_total) > 0))
 }
 wait_until 60 "the API server to call the no-op webhook" noop_called ||
   stop "the no-op webhook" "the API server never called it"
@@ -206,19 +207,17 @@ done
 
 # An idle connection outlives lameduck's 5 s header timeout: the API server keeps its
 # idle connections 90 s and would send the next review onto one lameduck was closing.
-# One create, 8 s of quiet, another: the second must not need a new connection.
-lameduck_handshakes() {
-  local path total=0 n
-  for path in $(jq -r '.[]' <<<"$lameduck_paths"); do
-    n=$(kubectl get --raw "$path" | awk '$1 ~ /^lameduck_tls_handshakes_total/ {s += $2} END {print s + 0}')
-    total=$((total + n))
-  done
-  echo "$total"
+# One create, 8 s of quiet, another: the second must reach lameduck and need no new
+# connection.
+lameduck_counts() {
+  echo "$(metric_sum "$lameduck_paths" lameduck_admission_requests_total)" \
+    "$(metric_sum "$lameduck_paths" lameduck_tls_handshakes_total)"
 }
 kubectl -n s57-lameduck create --dry-run=server -o name -f - <<<"$(pod_manifest idle-1)" >/dev/null
-before=$(lameduck_handshakes)
+read -r reviews handshakes <<<"$(lameduck_counts)"
 sleep 8
 kubectl -n s57-lameduck create --dry-run=server -o name -f - <<<"$(pod_manifest idle-2)" >/dev/null
-expect "lameduck: after 8 s idle, the API server's next review reuses its connection (no new handshake)" \
-  "$(($(lameduck_handshakes) - before))" 0
+read -r reviews_after handshakes_after <<<"$(lameduck_counts)"
+expect "lameduck: after 8 s idle, the API server's next review reaches it on a kept connection (reviews +1, handshakes +0)" \
+  "+$((reviews_after - reviews)) +$((handshakes_after - handshakes))" "+1 +0"
 finish

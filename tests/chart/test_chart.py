@@ -493,6 +493,11 @@ def test_helm_certs_share_one_ca_with_the_webhook(tmp_path: Path) -> None:
     text = _openssl("x509", "-noout", "-ext", "subjectAltName", data=cert)
     names = {part.strip() for part in text.splitlines()[-1].split(",")}
     assert names == {f"DNS:lameduck{suffix}" for suffix in ("", f".{NS}", f".{NS}.svc", f".{NS}.svc.cluster.local")}
+    # ECDSA P-256, CA and serving certificate: past its 25 idle connections the API server
+    # opens one per webhook call, and an RSA-2048 handshake costs lameduck 5x the CPU.
+    for pem in (cert, base64.b64decode(bundle)):
+        key = _openssl("x509", "-noout", "-text", data=pem)
+        assert "id-ecPublicKey" in key and "prime256v1" in key, key
 
 
 def test_cert_manager_chain_and_ca_injection() -> None:

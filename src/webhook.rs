@@ -134,7 +134,7 @@ impl Webhook {
             }
             None => Answer::default(),
         };
-        reviewed.body = encode(&review, &answer)?;
+        reviewed.body = encode(&review, &answer);
         Ok(reviewed)
     }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 
-use super::{AdmissionError, Review};
+use super::Review;
 use crate::text::{cut_with_ellipsis, push_json_string};
 
 /// What the webhook has to say about one request. Always allowed: lameduck never denies.
@@ -28,7 +28,7 @@ const MAX_WARNINGS: usize = 12;
 /// was most of the cost of encoding. Fields and their order are what
 /// `{"apiVersion", "kind", "response": {"uid", "allowed", "patchType", "patch",
 /// "warnings", "auditAnnotations"}}` serialized with serde gives, empty ones left out.
-pub fn encode<O>(review: &Review<O>, answer: &Answer) -> Result<Vec<u8>, AdmissionError> {
+pub fn encode<O>(review: &Review<O>, answer: &Answer) -> Vec<u8> {
     let engine = &base64::engine::general_purpose::STANDARD;
     let patch_chars = answer.patch.len().div_ceil(3) * 4;
     let notes: usize = answer.audit_annotations.values().map(String::len).sum();
@@ -68,5 +68,5 @@ pub fn encode<O>(review: &Review<O>, answer: &Answer) -> Result<Vec<u8>, Admissi
         out.push('}');
     }
     out.push_str("}}");
-    Ok(out.into_bytes())
+    out.into_bytes()
 }

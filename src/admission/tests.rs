@@ -154,8 +154,7 @@ fn rejects_what_is_not_a_review_with_one_line() {
 fn response_echoes_uid_and_sends_base64_patch_only_when_non_empty() {
     let body = review_body(minimal_request());
     let review = Review::decode(&body).unwrap();
-    let empty: Value =
-        serde_json::from_slice(&encode(&review, &Answer::default()).unwrap()).unwrap();
+    let empty: Value = serde_json::from_slice(&encode(&review, &Answer::default())).unwrap();
     assert_eq!(empty["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(empty["kind"], "AdmissionReview");
     assert_eq!(empty["response"]["uid"], "1234");
@@ -169,7 +168,7 @@ fn response_echoes_uid_and_sends_base64_patch_only_when_non_empty() {
         warnings: vec!["lameduck: x".into(), "y".repeat(1000)],
         audit_annotations: BTreeMap::from([("plan", "p".to_string())]),
     };
-    let full: Value = serde_json::from_slice(&encode(&review, &answer).unwrap()).unwrap();
+    let full: Value = serde_json::from_slice(&encode(&review, &answer)).unwrap();
     assert_eq!(full["response"]["patchType"], "JSONPatch");
     let patch = base64::engine::general_purpose::STANDARD
         .decode(full["response"]["patch"].as_str().unwrap())
@@ -264,7 +263,7 @@ fn the_answer_is_byte_for_byte_what_serde_writes() {
     ];
     for answer in answers {
         assert_eq!(
-            String::from_utf8(encode(&review, &answer).unwrap()).unwrap(),
+            String::from_utf8(encode(&review, &answer)).unwrap(),
             String::from_utf8(encode_with_serde(&review, &answer)).unwrap()
         );
     }

@@ -9,9 +9,15 @@
 //	/work?ms=N      200 after N milliseconds (a slow request; any method: a POST is what
 //	                clients do not retry when its connection is cut)
 //
-// Flags: --listen (default :8080), --on-sigterm=drain|exit (exit: stop at once, even with
-// requests in flight), --report=URL (POST URL?pod=HOSTNAME when SIGTERM arrives: the e2e
+// Flags: --listen (default :8080), --on-sigterm=drain|polite|exit (exit: stop at once, even
+// with requests in flight; polite: see below), --report=URL (POST URL?pod=HOSTNAME when SIGTERM arrives: the e2e
 // load tool times how long each pod lingered after its deletion).
+//
+// drain is Go's Shutdown: it also closes every idle kept-alive connection at SIGTERM, so a
+// client that sends a request onto one at that instant reads EOF (and does not retry a
+// POST). polite is what an app does to close that race on its side: it stops accepting,
+// keeps its open connections, answers every request with `Connection: close`, and closes
+// what is left idle only once no request is in flight.
 package main
 
 import (
@@ -19,22 +25,24 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
 func main() {
 	listen := flag.String("listen", ":8080", "address to serve HTTP on")
-	onSigterm := flag.String("on-sigterm", "drain", "drain: stop accepting, exit after in-flight requests; exit: exit at once")
+	onSigterm := flag.String("on-sigterm", "drain", "drain: stop accepting, exit after in-flight requests; polite: drain, closing each connection after its next answer; exit: exit at once")
 	report := flag.String("report", "", "URL to POST ?pod=HOSTNAME to when SIGTERM arrives")
 	flag.Parse()
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
-	if *onSigterm != "drain" && *onSigterm != "exit" {
-		log.Fatalf("--on-sigterm=%q: want drain or exit", *onSigterm)
+	if *onSigterm != "drain" && *onSigterm != "polite" && *onSigterm != "exit" {
+		log.Fatalf("--on-sigterm=%q: want drain, polite or exit", *onSigterm)
 	}
 	host, _ := os.Hostname()
 
@@ -57,7 +65,18 @@ func main() {
 		case <-r.Context().Done():
 		}
 	})
-	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	var draining atomic.Bool
+	var inFlight atomic.Int64
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inFlight.Add(1)
+		defer inFlight.Add(-1)
+		mux.ServeHTTP(&closeWhenDraining{ResponseWriter: w, draining: &draining}, r)
+	})
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
@@ -81,6 +100,13 @@ func main() {
 		if *onSigterm == "exit" {
 			os.Exit(0)
 		}
+		if *onSigterm == "polite" {
+			draining.Store(true)
+			ln.Close()
+			for inFlight.Load() > 0 {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
 		// Shutdown closes the listener now and waits for active requests.
 		if err := srv.Shutdown(context.Background()); err != nil {
 			log.Printf("shutdown: %v", err)
@@ -88,7 +114,7 @@ func main() {
 		close(done)
 	}()
 	log.Printf("serving on %s", *listen)
-	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+	if err := srv.Serve(ln); err != http.ErrServerClosed && !draining.Load() {
 		log.Fatal(err)
 	}
 	<-done
@@ -97,4 +123,29 @@ func main() {
 	case <-reported:
 	case <-time.After(time.Second):
 	}
+}
+
+// closeWhenDraining decides at the answer, not at the request: a request already in flight
+// at SIGTERM also closes its connection.
+type closeWhenDraining struct {
+	http.ResponseWriter
+	draining *atomic.Bool
+	answered bool
+}
+
+func (c *closeWhenDraining) WriteHeader(code int) {
+	if !c.answered {
+		c.answered = true
+		if c.draining.Load() {
+			c.Header().Set("Connection", "close")
+		}
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *closeWhenDraining) Write(b []byte) (int, error) {
+	if !c.answered {
+		c.WriteHeader(http.StatusOK)
+	}
+	return c.ResponseWriter.Write(b)
 }

@@ -108,10 +108,12 @@ EOF
 }
 
 # demo_args [LISTEN]: the demo app's arguments: it reports its SIGTERM to the load tool.
+# DEMO_ON_SIGTERM: its --on-sigterm (default drain, Go's Shutdown).
 demo_args() {
-  local report
-  report="--report=http://$(node_ip):$E2E_BEACON_PORT/sigterm"
-  if [[ -n ${1:-} ]]; then echo "[\"--listen=$1\", \"$report\"]"; else echo "[\"$report\"]"; fi
+  local args
+  args="\"--report=http://$(node_ip):$E2E_BEACON_PORT/sigterm\", \"--on-sigterm=${DEMO_ON_SIGTERM:-drain}\""
+  [[ -z ${1:-} ]] || args="\"--listen=$1\", $args"
+  echo "[$args]"
 }
 
 # demo_app NAME [POD-SPEC-EXTRA] [POD-ANNOTATIONS-JSON] [CONTAINER-EXTRA-YAML]: the demo

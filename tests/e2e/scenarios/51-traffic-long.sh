@@ -5,7 +5,12 @@
 # of keep-alive connections and POST /work?ms=12000, so requests are in flight when
 # SIGTERM comes: a kept-alive connection still reaches its old pod through kube-proxy
 # (conntrack) during the whole preStop. A POST, because Go's client (like most) silently
-# retries a GET whose reused connection was cut, which would hide the cut. Three variants:
+# retries a GET whose reused connection was cut, which would hide the cut. The app drains
+# politely (--on-sigterm=polite: `Connection: close` on every answer after SIGTERM, idle
+# connections closed only once none is in flight), so what this arm measures is the grace
+# period alone: with Go's Shutdown, which closes idle connections at SIGTERM, a POST sent
+# onto one at that instant reads EOF whatever the grace (the app's race; see the README).
+# Three variants:
 #   nothing       no hook: SIGTERM at once; in-flight requests finish within the budget
 #   hand-written  preStop sleep 10 and the grace left at 15: SIGKILL 5 s after SIGTERM
 #                 cuts the requests still running (the usual mistake: the grace period
@@ -23,7 +28,7 @@ E2E_BEACON_PORT=$((E2E_BEACON_PORT + 1))
 new_ns s51-nothing lameduck.dev/inject=disabled
 new_ns s51-hand lameduck.dev/inject=disabled
 new_ns s51-lameduck
-export REPLICAS=2
+export REPLICAS=2 DEMO_ON_SIGTERM=polite
 deploy s51-nothing demo_app slow "      terminationGracePeriodSeconds: 15"
 deploy s51-hand demo_app slow "      terminationGracePeriodSeconds: 15" "" \
   "          lifecycle: {preStop: {sleep: {seconds: 10}}}"

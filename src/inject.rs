@@ -16,7 +16,7 @@ use status::{InjectedHook, Status};
 pub mod status;
 mod view;
 pub mod waiter;
-pub use view::TemplateView;
+pub use view::{TemplateView, WaiterSlot};
 
 /// What a pass decided for one pod template.
 #[derive(Debug, Clone)]
@@ -108,7 +108,14 @@ pub fn write(kind: WorkloadKind, view: &TemplateView, planned: Planned) -> Injec
                 injected_roles.push(plan.containers[index].role);
             }
         }
-        write_hook(&mut ops, base, index, container, view.is_ours(index), *hook);
+        write_hook(
+            &mut ops,
+            base,
+            view.spec_index(index),
+            container,
+            view.is_ours(index),
+            *hook,
+        );
     }
 
     // Grace: what the user submitted, raised if the plan needs more.
@@ -157,6 +164,7 @@ pub fn write(kind: WorkloadKind, view: &TemplateView, planned: Planned) -> Injec
 }
 
 /// Brings one container's `preStop` to `wanted`, touching only a hook that is ours.
+/// `index` is the container's place in the template's `containers`.
 fn write_hook(
     ops: &mut Vec<PatchOperation>,
     base: &[&str],

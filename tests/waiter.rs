@@ -53,7 +53,7 @@ fn config(port: u16, min: u64, max: u64) -> WaiterConfig {
 async fn start(config: impl FnOnce(u16) -> WaiterConfig, source: Box<dyn SocketSource>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let router = waiter::router(config(port), source);
+    let (router, _) = waiter::router(config(port), source);
     tokio::spawn(waiter::serve(listener, router, std::future::pending()));
     format!("http://127.0.0.1:{port}")
 }
@@ -154,6 +154,65 @@ async fn health_answers_before_any_hook_and_bad_asks_are_refused() {
     assert_eq!(health.status(), 200);
     let bad = get(&format!("{base}/release?whenever=1")).await;
     assert_eq!(bad.status(), 400);
+}
+
+/// A regular waiter gets SIGTERM together with the hook calls (the kubelet sends both at
+/// the deletion): it must answer a call that arrives after its SIGTERM, and stop only
+/// once every call is answered. Without `--hold-on-sigterm` the same call is refused,
+/// which makes the kubelet send the app SIGTERM at once.
+#[tokio::test]
+async fn a_held_waiter_answers_hooks_that_call_after_its_sigterm() {
+    for hold in [true, false] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (router, hooks) = waiter::router(config(port, 400, 3_000), Box::new(Table::default()));
+        let (sigterm, signal) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            let _ = signal.await;
+        };
+        let served = if hold {
+            tokio::spawn(waiter::serve(
+                listener,
+                router,
+                hooks.answered_after(signal),
+            ))
+        } else {
+            tokio::spawn(waiter::serve(listener, router, signal))
+        };
+        let base = format!("http://127.0.0.1:{port}");
+        sigterm.send(()).unwrap();
+        tokio::time::sleep(ms(100)).await;
+        let url = format!("{base}/release?after=0");
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let answer = reqwest::get(&url).await;
+        if !hold {
+            assert!(
+                answer.is_err(),
+                "a waiter that stops at SIGTERM refuses the hook"
+            );
+            served.await.unwrap().unwrap();
+            continue;
+        }
+        let started = Instant::now();
+        let answer = answer.unwrap();
+        assert_eq!(answer.status(), 200);
+        assert!(
+            answer.headers()[RELEASE_HEADER]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                >= 400
+        );
+        // Still serving while it settles, then gone once nothing is in flight.
+        assert!(!served.is_finished());
+        served.await.unwrap().unwrap();
+        assert!(
+            started.elapsed() + ms(100) >= ms(400),
+            "stopped before the hook's release"
+        );
+        assert!(reqwest::get(&url).await.is_err(), "stopped serving");
+    }
 }
 
 /// The real socket table of this machine: whatever else runs here, the answer comes

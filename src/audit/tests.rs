@@ -626,23 +626,32 @@ fn pods_that_carry_the_waiter_are_protected_and_stale_when_wait_cannot_run() {
     );
     let mut admitted = waiting.clone();
     json_patch::patch(&mut admitted, &injection.patch).unwrap();
-    assert_eq!(
-        admitted["spec"]["initContainers"][0]["name"],
-        "lameduck-waiter"
-    );
+    assert_eq!(admitted["spec"]["containers"][1]["name"], "lameduck-waiter");
     // What the API server adds to the waiter when it stores the pod changes nothing.
-    admitted["spec"]["initContainers"][0]["ports"] = json!([]);
+    admitted["spec"]["containers"][1]["ports"] = json!([]);
     let cluster = deployment_with_pods(vec![admitted]);
     let options = Options::new(settings.clone(), Mode::Cluster);
     assert_eq!(
         find(&cluster.audit_with(&options), "Deployment", "web").state,
         State::Protected
     );
-    // On a cluster without native sidecars the webhook would write the fixed sleep.
-    let mut old = Options::new(settings, Mode::Cluster);
+    // A regular waiter needs no native sidecars: an old kubelet changes nothing.
+    let mut old = Options::new(settings.clone(), Mode::Cluster);
     old.wait_unavailable = Some("kubelet v1.28.9 on node b runs no native sidecars".into());
     assert_eq!(
         find(&cluster.audit_with(&old), "Deployment", "web").state,
+        State::Protected
+    );
+    // A server without a waiter image would write the fixed sleep.
+    let mut no_image = settings;
+    no_image.wait.container.image = None;
+    assert_eq!(
+        find(
+            &cluster.audit_with(&Options::new(no_image, Mode::Cluster)),
+            "Deployment",
+            "web"
+        )
+        .state,
         State::Stale
     );
 }

@@ -1,4 +1,4 @@
-//! `lameduck waiter`: the `wait` action's native sidecar, as the webhook injects it.
+//! `lameduck waiter`: the `wait` action's waiter container, as the webhook injects it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +60,13 @@ pub struct WaiterArgs {
     #[arg(long, value_enum, default_value_t = TableSource::SockDiag)]
     pub table: TableSource,
 
+    /// Keep serving after SIGTERM until the hooks are answered (at least 2 s): for a
+    /// waiter that runs as a regular container, which gets SIGTERM at the deletion,
+    /// together with the hook calls. Without it (a native sidecar, stopped only after
+    /// the apps), SIGTERM stops it once the calls in flight are answered.
+    #[arg(long)]
+    pub hold_on_sigterm: bool,
+
     /// Where the socket tables are (`tcp`, `tcp6`) for `--table proc`.
     #[arg(long, default_value = "/proc/net", hide = true)]
     pub proc_net: PathBuf,
@@ -96,6 +103,7 @@ impl WaiterArgs {
             probes,
             wait_on,
             table,
+            hold_on_sigterm,
             proc_net,
             log,
         } = self;
@@ -119,11 +127,14 @@ impl WaiterArgs {
         runtime.block_on(async move {
             let listener = waiter::bind(port).await.map_err(ServeError::Bind)?;
             tracing::info!(port, ?config.bounds, probes = config.probes.len(), "waiter listening");
-            let router = waiter::router(config, socket_table(table, proc_net));
+            let (router, hooks) = waiter::router(config, socket_table(table, proc_net));
             let signals = super::serve::Signals::register().map_err(ServeError::Signals)?;
-            waiter::serve(listener, router, signals.first())
-                .await
-                .map_err(ServeError::Bind)?;
+            let served = if hold_on_sigterm {
+                waiter::serve(listener, router, hooks.answered_after(signals.first())).await
+            } else {
+                waiter::serve(listener, router, signals.first()).await
+            };
+            served.map_err(ServeError::Bind)?;
             Ok::<_, CliError>(ExitCode::SUCCESS)
         })
     }
@@ -166,11 +177,13 @@ mod tests {
             "--probe=8080/10s",
             "--probe=8081/1s",
             "--wait-on=connections",
+            "--hold-on-sigterm",
         ])
         .waiter;
         assert_eq!(args.min, Duration::from_secs(2));
         assert_eq!(args.window, Duration::from_millis(1500));
         assert_eq!(args.wait_on, WaitOn::Connections);
+        assert!(args.hold_on_sigterm);
         assert_eq!(
             args.probes,
             [

@@ -354,11 +354,25 @@ mod wait {
         Some(json!({"lameduck.dev/action": "wait"}))
     }
 
+    /// The containers named like the waiter, in `containers` then in `initContainers`.
     fn waiter_of(pod: &Value) -> Vec<&Value> {
-        pod["spec"]["initContainers"]
-            .as_array()
-            .map(|list| list.iter().filter(|c| c["name"] == WAITER_NAME).collect())
-            .unwrap_or_default()
+        ["containers", "initContainers"]
+            .iter()
+            .filter_map(|list| pod["spec"][list].as_array())
+            .flatten()
+            .filter(|c| c["name"] == WAITER_NAME)
+            .collect()
+    }
+
+    /// A pod that runs to completion, opted in (as a Job's).
+    fn job_pod(containers: Value) -> Value {
+        let mut object = pod(
+            containers,
+            Some(json!({"lameduck.dev/action": "wait", "lameduck.dev/inject": "true"})),
+            None,
+        );
+        object["spec"]["restartPolicy"] = json!("Never");
+        object
     }
 
     #[test]
@@ -381,17 +395,22 @@ mod wait {
         assert_eq!(hook(1)["httpGet"]["path"], "/release?after=5");
         // The sidecar waits for the app's worst case: max + stagger + shutdown.
         assert_eq!(hook(2)["httpGet"]["path"], "/release?after=35");
-        // max 30 + stagger 5 + shutdown 30, then the sidecar's stagger, then the waiter's.
+        // max 30 + stagger 5 + shutdown 30, then the sidecar's stagger. The waiter is a
+        // regular container that exits once its last hook is answered: no time of its own.
         assert_eq!(
             patched["spec"]["terminationGracePeriodSeconds"],
-            30 + 5 + 30 + 5 + 5
+            30 + 5 + 30 + 5
         );
+        // Last in `containers`, so the app stays the pod's first (kubectl's default).
         let waiters = waiter_of(&patched);
         assert_eq!(waiters.len(), 1);
+        assert_eq!(patched["spec"]["containers"][3]["name"], WAITER_NAME);
+        assert!(patched["spec"].get("initContainers").is_none());
         let args = waiters[0]["args"].as_array().unwrap();
         assert!(args.contains(&json!("--port=9472")));
         assert!(args.contains(&json!("--probe=8080/2s")), "{args:?}");
-        assert_eq!(waiters[0]["restartPolicy"], "Always");
+        assert!(args.contains(&json!("--hold-on-sigterm")), "{args:?}");
+        assert!(waiters[0].get("restartPolicy").is_none());
         assert!(
             injection.planned.warnings.is_empty(),
             "{:?}",
@@ -437,10 +456,11 @@ mod wait {
             "/release?after=0"
         );
 
-        // Back to sleep: the waiter goes, and so does the list it came in.
+        // Back to sleep: the waiter goes.
         let mut back = once.clone();
         back["metadata"]["annotations"]["lameduck.dev/action"] = json!("sleep");
         let (slept, _) = mutate_with(&back, &settings, &Environment::default());
+        assert_eq!(slept["spec"]["containers"].as_array().unwrap().len(), 1);
         assert!(slept["spec"].get("initContainers").is_none(), "{slept}");
         assert_eq!(
             slept["spec"]["containers"][0]["lifecycle"]["preStop"],
@@ -499,10 +519,103 @@ mod wait {
         let settings = waiting();
         let (mut once, _) = mutate_with(&object, &settings, &Environment::default());
         // What the API server adds to the waiter when it stores the pod.
-        once["spec"]["initContainers"][0]["resources"]["requests"]["cpu"] = json!("5m");
-        once["spec"]["initContainers"][0]["ports"] = json!([]);
+        once["spec"]["containers"][1]["resources"]["requests"]["cpu"] = json!("5m");
+        once["spec"]["containers"][1]["ports"] = json!([]);
         let (_, again) = mutate_with(&once, &settings, &Environment::default());
         assert!(again.patch.0.is_empty(), "{:?}", again.patch);
+    }
+
+    #[test]
+    fn a_pod_that_runs_to_completion_gets_a_native_sidecar() {
+        let object = job_pod(json!([{"name": "app", "image": "a:1"}]));
+        let (patched, injection) = mutate_with(&object, &waiting(), &Environment::default());
+        // A regular waiter would never exit, and the Job would never complete.
+        assert_eq!(patched["spec"]["containers"].as_array().unwrap().len(), 1);
+        let waiter = &patched["spec"]["initContainers"][0];
+        assert_eq!(waiter["name"], WAITER_NAME);
+        assert_eq!(waiter["restartPolicy"], "Always");
+        assert!(!waiter["args"].to_string().contains("--hold-on-sigterm"));
+        // max 30 + shutdown 30, then the waiter's stagger: it is stopped after the app.
+        assert_eq!(
+            patched["spec"]["terminationGracePeriodSeconds"],
+            30 + 30 + 5
+        );
+        assert!(injection.planned.warnings.is_empty());
+        let (_, again) = mutate_with(&patched, &waiting(), &Environment::default());
+        assert!(again.patch.0.is_empty(), "{:?}", again.patch);
+    }
+
+    #[test]
+    fn a_waiter_injected_as_a_native_sidecar_by_an_earlier_version_moves_to_containers() {
+        // What lameduck wrote before waiters became regular containers.
+        let job = job_pod(json!([{"name": "app", "image": "a:1"}]));
+        let (mut earlier, _) = mutate_with(&job, &waiting(), &Environment::default());
+        earlier["spec"]["restartPolicy"] = json!("Always");
+        earlier["spec"]["initContainers"]
+            .as_array_mut()
+            .unwrap()
+            .insert(0, json!({"name": "migrate", "image": "m:1"}));
+        let (moved, _) = mutate_with(&earlier, &waiting(), &Environment::default());
+        assert_eq!(waiter_of(&moved).len(), 1, "{moved:#}");
+        assert_eq!(moved["spec"]["containers"][1]["name"], WAITER_NAME);
+        assert_eq!(
+            moved["spec"]["initContainers"],
+            json!([{"name": "migrate", "image": "m:1"}])
+        );
+        assert_eq!(
+            moved["spec"]["containers"][0]["lifecycle"]["preStop"]["httpGet"]["path"],
+            "/release?after=0"
+        );
+        let (_, again) = mutate_with(&moved, &waiting(), &Environment::default());
+        assert!(again.patch.0.is_empty(), "{:?}", again.patch);
+    }
+
+    #[test]
+    fn containers_added_after_the_waiter_are_planned_in_place() {
+        let object = pod(
+            json!([{"name": "app", "image": "a:1"}]),
+            wait_annotation(),
+            None,
+        );
+        let (mut once, _) = mutate_with(&object, &waiting(), &Environment::default());
+        // Someone appends a log shipper after lameduck's waiter.
+        once["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "fluent-bit", "image": "fluent/fluent-bit:3"}));
+        let (patched, injection) = mutate_with(&once, &waiting(), &Environment::default());
+        let containers = patched["spec"]["containers"].as_array().unwrap();
+        assert_eq!(containers.len(), 3, "{patched:#}");
+        assert_eq!(containers[1]["name"], WAITER_NAME);
+        assert!(
+            containers[1].get("lifecycle").is_none(),
+            "the waiter gets no hook"
+        );
+        // The sidecar waits for the app's worst case: after = stagger + shutdown.
+        assert_eq!(
+            containers[2]["lifecycle"]["preStop"]["httpGet"]["path"], "/release?after=30",
+            "{patched:#}"
+        );
+        assert!(
+            injection.planned.warnings.is_empty(),
+            "{:?}",
+            injection.planned.warnings
+        );
+        // Back to sleep: the waiter goes from the middle, the hooks stay where they are.
+        let mut back = patched.clone();
+        back["metadata"]["annotations"]["lameduck.dev/action"] = json!("sleep");
+        let (slept, _) = mutate_with(&back, &waiting(), &Environment::default());
+        let names: Vec<&Value> = slept["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| &c["name"])
+            .collect();
+        assert_eq!(names, [&json!("app"), &json!("fluent-bit")]);
+        assert_eq!(
+            slept["spec"]["containers"][1]["lifecycle"]["preStop"],
+            json!({"sleep": {"seconds": 40}})
+        );
     }
 
     #[test]
@@ -521,6 +634,13 @@ mod wait {
         let mut taken = plain.clone();
         taken["spec"]["initContainers"] =
             json!([{"name": WAITER_NAME, "image": "someone/else", "restartPolicy": "Always"}]);
+        let mut taken_regular = plain.clone();
+        taken_regular["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": WAITER_NAME, "image": "someone/else"}));
+        // Only a native sidecar needs the cluster's versions.
+        let job = job_pod(json!([{"name": "app", "image": "a:1"}]));
         let cases = [
             (
                 &plain,
@@ -528,9 +648,15 @@ mod wait {
                 Environment::default(),
                 "--waiter-image",
             ),
-            (&plain, waiting(), old_cluster, "native sidecars"),
+            (&job, waiting(), old_cluster, "native sidecars"),
             (&host, waiting(), Environment::default(), "hostNetwork"),
             (&taken, waiting(), Environment::default(), "did not inject"),
+            (
+                &taken_regular,
+                waiting(),
+                Environment::default(),
+                "did not inject",
+            ),
         ];
         for (object, settings, env, why) in cases {
             let (patched, injection) = mutate_with(object, &settings, &env);
@@ -553,6 +679,11 @@ mod wait {
                 "{why}"
             );
         }
+        // On that cluster, a pod that runs until deleted still waits: its waiter is a
+        // regular container.
+        let (patched, injection) = mutate_with(&plain, &waiting(), &old_cluster);
+        assert_eq!(waiter_of(&patched).len(), 1);
+        assert!(injection.planned.warnings.is_empty());
     }
 
     #[test]

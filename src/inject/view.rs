@@ -17,6 +17,15 @@ use super::hook_value;
 
 static NO_ANNOTATIONS: Annotations = BTreeMap::new();
 
+/// Where a waiter lameduck injected sits in the template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaiterSlot {
+    /// At this index in `containers`.
+    Container(usize),
+    /// At this index in `initContainers`, as a native sidecar.
+    InitContainer(usize),
+}
+
 /// A pod template as lameduck reads it, borrowed from the parsed template.
 #[derive(Debug)]
 pub struct TemplateView<'t> {
@@ -28,9 +37,11 @@ pub struct TemplateView<'t> {
     /// the record says was injected. Anything else is the user's.
     ours: Vec<bool>,
     inputs: Vec<ContainerInput<'t>>,
+    /// The regular containers lameduck plans: all but its own waiter.
+    planned: Vec<&'t Container>,
     native_sidecars: Vec<&'t str>,
-    /// The init container lameduck injected as the `wait` action's waiter, by index.
-    waiter: Option<usize>,
+    /// Where the waiter an earlier pass injected is.
+    waiter: Option<WaiterSlot>,
     /// A container named like the waiter that is not lameduck's.
     waiter_name_taken: bool,
     /// Ports the pod's containers declare or probe (the waiter's own excluded).
@@ -65,14 +76,35 @@ impl<'t> TemplateView<'t> {
             }),
             None => Status::default(),
         };
-        let ours: Vec<bool> = containers
+        // The waiter is lameduck's when the record names it and it is still where
+        // lameduck puts one (a regular container, or a native sidecar); then it is taken
+        // out like a hook and planned afresh.
+        let waiter = previous.waiter.as_deref().and_then(|name| {
+            containers
+                .iter()
+                .position(|c| c.name == name)
+                .map(WaiterSlot::Container)
+                .or_else(|| {
+                    init_containers
+                        .iter()
+                        .position(|c| c.name == name && c.is_native_sidecar())
+                        .map(WaiterSlot::InitContainer)
+                })
+        });
+        let planned: Vec<&'t Container> = containers
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| waiter != Some(WaiterSlot::Container(*index)))
+            .map(|(_, c)| c)
+            .collect();
+        let ours: Vec<bool> = planned
             .iter()
             .map(|c| match (c.pre_stop(), previous.pre_stop.get(&c.name)) {
                 (Some(hook), Some(&injected)) => *hook == hook_value(injected),
                 _ => false,
             })
             .collect();
-        let inputs = containers
+        let inputs = planned
             .iter()
             .zip(&ours)
             .map(|(c, &ours)| ContainerInput {
@@ -83,30 +115,25 @@ impl<'t> TemplateView<'t> {
                 ports: &c.ports,
             })
             .collect();
-        // The waiter is lameduck's when the record names it and it is still a native
-        // sidecar; then it is taken out like a hook and planned afresh.
-        let waiter = previous.waiter.as_deref().and_then(|name| {
-            init_containers
-                .iter()
-                .position(|c| c.name == name && c.is_native_sidecar())
-        });
         let others = || {
             init_containers
                 .iter()
                 .enumerate()
-                .filter(move |(index, _)| Some(*index) != waiter)
+                .filter(move |(index, _)| waiter != Some(WaiterSlot::InitContainer(*index)))
                 .map(|(_, c)| c)
         };
         let native_sidecars = others()
             .filter(|c| c.is_native_sidecar())
             .map(|c| c.name.as_str())
             .collect();
-        let waiter_name_taken = containers
+        let waiter_name_taken = planned
             .iter()
+            .copied()
             .chain(others())
             .any(|c| c.name == WAITER_NAME);
-        let mut ports: Vec<u16> = containers
+        let mut ports: Vec<u16> = planned
             .iter()
+            .copied()
             .chain(others())
             .flat_map(|c| {
                 c.declared_ports()
@@ -117,8 +144,9 @@ impl<'t> TemplateView<'t> {
             .collect();
         ports.sort_unstable();
         ports.dedup();
-        let probes = containers
+        let probes = planned
             .iter()
+            .copied()
             .chain(others().filter(|c| c.is_native_sidecar()))
             .flat_map(Container::termination_probes)
             .map(|(port, period)| ProbeTarget { port, period })
@@ -129,6 +157,7 @@ impl<'t> TemplateView<'t> {
             previous,
             ours,
             inputs,
+            planned,
             native_sidecars,
             waiter,
             waiter_name_taken,
@@ -148,8 +177,22 @@ impl<'t> TemplateView<'t> {
         self.annotations
     }
 
-    /// The regular containers, in order; `ours`, `inputs` and plans follow this order.
-    pub fn containers(&self) -> &'t [Container] {
+    /// The regular containers lameduck plans, in order (its own waiter left out); `ours`,
+    /// `inputs` and plans follow this order.
+    pub fn containers(&self) -> &[&'t Container] {
+        &self.planned
+    }
+
+    /// The index in the template's `containers` of planned container `index`.
+    pub fn spec_index(&self, index: usize) -> usize {
+        match self.waiter {
+            Some(WaiterSlot::Container(waiter)) if index >= waiter => index + 1,
+            _ => index,
+        }
+    }
+
+    /// Every regular container, the waiter included.
+    pub fn all_containers(&self) -> &'t [Container] {
         self.template
             .spec
             .as_ref()
@@ -170,8 +213,8 @@ impl<'t> TemplateView<'t> {
         &self.native_sidecars
     }
 
-    /// The index in `initContainers` of the waiter an earlier pass injected.
-    pub fn waiter(&self) -> Option<usize> {
+    /// Where the waiter an earlier pass injected is.
+    pub fn waiter(&self) -> Option<WaiterSlot> {
         self.waiter
     }
 

@@ -1,13 +1,15 @@
-//! The `wait` action's native sidecar: lameduck's own image in waiter mode, appended to
-//! `initContainers` (so it starts after the pod's init work and before any main
-//! container), and the `httpGet` path each hook calls.
+//! The `wait` action's waiter: lameduck's own image in waiter mode, appended to
+//! `containers` (a pod that runs until deleted) or to `initContainers` as a native sidecar
+//! (a pod that runs to completion), and the `httpGet` path each hook calls.
 
 use json_patch::PatchOperation;
 use serde_json::{Value, json};
 
+use super::view::WaiterSlot;
 use super::{TemplateView, add, pointer, remove, replace};
 use crate::inject::status::InjectedHook;
-use crate::plan::wait::{WAITER_NAME, WaitPlan, waiter_args};
+use crate::plan::wait::{WAITER_NAME, WaitPlan, WaiterPlacement, waiter_args};
+use crate::workload::Container;
 
 /// What a hook asks the waiter: its tier offset after the pod's release time, or (for a
 /// per-container sleep below `max`) a fixed delay from the first hook call.
@@ -22,17 +24,11 @@ pub fn release_path(hook: InjectedHook) -> String {
 /// pod made from a mutated template carries the same container.
 pub fn container(plan: &WaitPlan) -> Value {
     let c = &plan.container;
-    json!({
+    let mut value = json!({
         "name": WAITER_NAME,
         "image": c.image.as_deref().unwrap_or_default(),
         "imagePullPolicy": c.pull_policy,
         "args": waiter_args(plan),
-        // A native sidecar: started before the main containers, stopped after them. No
-        // startup probe: the kubelet starts the main containers only once this one runs,
-        // and it listens within milliseconds of that, while traffic (and so a deletion
-        // that matters) reaches the pod only once it is Ready. A probe cost every new
-        // pod half a second more (DESIGN.md).
-        "restartPolicy": "Always",
         "resources": {
             "requests": {"cpu": c.cpu_request, "memory": c.memory_request},
             "limits": {"cpu": c.cpu_limit, "memory": c.memory_limit},
@@ -49,13 +45,24 @@ pub fn container(plan: &WaitPlan) -> Value {
         },
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "File",
-    })
+    });
+    if plan.placement == WaiterPlacement::NativeSidecar {
+        // Started before the main containers, stopped after them. No startup probe: the
+        // kubelet starts the main containers only once this one runs, and it listens
+        // within milliseconds of that, while traffic (and so a deletion that matters)
+        // reaches the pod only once it is Ready. A probe cost every new pod half a second
+        // more (DESIGN.md).
+        value["restartPolicy"] = Value::from("Always");
+    }
+    value
 }
 
 /// Brings the template's waiter to `wanted`: the one an earlier pass injected (the status
-/// record names it) is kept when it still matches, replaced when the plan changed, and
-/// removed when the pod no longer waits. A container of that name that is not
-/// lameduck's is never touched (the plan falls back to a fixed sleep then).
+/// record names it) is kept when it still matches, replaced when the plan changed, moved
+/// when its placement did, and removed when the pod no longer waits. A container of that
+/// name that is not lameduck's is never touched (the plan falls back to a fixed sleep
+/// then). Runs after the hooks are written: removing a container shifts the indexes
+/// after it.
 pub(super) fn write(
     ops: &mut Vec<PatchOperation>,
     base: &[&str],
@@ -63,47 +70,77 @@ pub(super) fn write(
     wanted: Option<&WaitPlan>,
 ) {
     let existing = view.waiter();
-    match (existing, wanted) {
-        (Some(index), Some(plan)) => {
-            if !matches(&view.init_containers()[index], plan) {
-                let index = index.to_string();
-                ops.push(replace(
-                    pointer(base, &["spec", "initContainers", &index]),
-                    container(plan),
-                ));
-            }
+    if let (Some(slot), Some(plan)) = (existing, wanted)
+        && placement(slot) == plan.placement
+    {
+        let (list, index) = location(view, slot);
+        if !matches(&list[index], plan) {
+            let index = index.to_string();
+            ops.push(replace(
+                pointer(base, &["spec", list_key(plan.placement), &index]),
+                container(plan),
+            ));
         }
-        (Some(index), None) => {
-            // The waiter alone: the list goes too (absent and empty mean the same).
-            if view.init_containers().len() == 1 {
-                ops.push(remove(pointer(base, &["spec", "initContainers"])));
-            } else {
-                let index = index.to_string();
-                ops.push(remove(pointer(base, &["spec", "initContainers", &index])));
-            }
+        return;
+    }
+    if let Some(slot) = existing {
+        let (list, index) = location(view, slot);
+        let key = list_key(placement(slot));
+        // The waiter alone in `initContainers`: the list goes too (absent and empty mean
+        // the same). `containers` always keeps the app.
+        if list.len() == 1 && key == "initContainers" {
+            ops.push(remove(pointer(base, &["spec", key])));
+        } else {
+            let index = index.to_string();
+            ops.push(remove(pointer(base, &["spec", key, &index])));
         }
-        (None, Some(plan)) => {
-            // `add` on an absent, null or empty list sets it whole.
-            ops.push(if !view.init_containers().is_empty() {
-                add(
-                    pointer(base, &["spec", "initContainers", "-"]),
-                    container(plan),
-                )
-            } else {
-                add(
-                    pointer(base, &["spec", "initContainers"]),
-                    Value::Array(vec![container(plan)]),
-                )
-            });
-        }
-        (None, None) => {}
+    }
+    if let Some(plan) = wanted {
+        let key = list_key(plan.placement);
+        // What is left of the list once an old waiter in it is gone.
+        let remaining =
+            match plan.placement {
+                WaiterPlacement::Container => view.all_containers().len(),
+                WaiterPlacement::NativeSidecar => view.init_containers().len(),
+            } - usize::from(existing.is_some_and(|slot| placement(slot) == plan.placement));
+        // `add` on an absent, null or empty list sets it whole.
+        ops.push(if remaining > 0 {
+            add(pointer(base, &["spec", key, "-"]), container(plan))
+        } else {
+            add(
+                pointer(base, &["spec", key]),
+                Value::Array(vec![container(plan)]),
+            )
+        });
+    }
+}
+
+fn placement(slot: WaiterSlot) -> WaiterPlacement {
+    match slot {
+        WaiterSlot::Container(_) => WaiterPlacement::Container,
+        WaiterSlot::InitContainer(_) => WaiterPlacement::NativeSidecar,
+    }
+}
+
+fn list_key(placement: WaiterPlacement) -> &'static str {
+    match placement {
+        WaiterPlacement::Container => "containers",
+        WaiterPlacement::NativeSidecar => "initContainers",
+    }
+}
+
+/// The list the waiter is in, and its index there.
+fn location<'t>(view: &TemplateView<'t>, slot: WaiterSlot) -> (&'t [Container], usize) {
+    match slot {
+        WaiterSlot::Container(index) => (view.all_containers(), index),
+        WaiterSlot::InitContainer(index) => (view.init_containers(), index),
     }
 }
 
 /// Whether an injected waiter is still what `plan` asks for. Compared on what lameduck
 /// decides (image, pull policy, flags) rather than the whole object, which the API server
 /// fills with defaults.
-fn matches(existing: &crate::workload::Container, plan: &WaitPlan) -> bool {
+fn matches(existing: &Container, plan: &WaitPlan) -> bool {
     let wanted_args: Vec<Value> = waiter_args(plan).into_iter().map(Value::from).collect();
     existing.image.as_deref() == plan.container.image.as_deref()
         && existing.image_pull_policy.as_ref().and_then(Value::as_str)

@@ -3,7 +3,8 @@
 //!
 //! The changes are the webhook's JSON Patch operations: adding a key to a mapping
 //! (`lifecycle`, `preStop`, `terminationGracePeriodSeconds`, the status annotation),
-//! replacing a scalar, removing a key. Each is made on the text at the positions the
+//! appending a mapping to a block sequence (the waiter to `containers`), replacing a
+//! scalar, removing a key. Each is made on the text at the positions the
 //! parser reports, and the text is read again before the next one. Anything else (a
 //! flow mapping to change, a key sharing its line with a `- `, anchors and aliases) is
 //! left to the caller, which writes the document anew; so is any result that does not
@@ -70,6 +71,16 @@ fn apply_one(text: &str, root: &Pos, edit: &Edit) -> Option<String> {
             Pos::Scalar(_) => return None,
         };
     }
+    if let (
+        Pos::Sequence {
+            block: true, items, ..
+        },
+        "-",
+        Some(value),
+    ) = (at, key.as_str(), &edit.value)
+    {
+        return append_item(text, items, value);
+    }
     let Pos::Mapping {
         block: true,
         entries,
@@ -115,6 +126,39 @@ fn apply_one(text: &str, root: &Pos, edit: &Edit) -> Option<String> {
         }
         (None, _) => return None,
     }
+    Some(out)
+}
+
+/// `value` appended to a block sequence of mappings, its `- ` in the column of the last
+/// item's (`containers/-`, the waiter).
+fn append_item(text: &str, items: &[Pos], value: &Value) -> Option<String> {
+    let Pos::Mapping { entries, .. } = items.last()? else {
+        return None;
+    };
+    let first_key = entries.first()?.key_start;
+    let start = line_start(text, first_key);
+    let prefix = &text[start..first_key];
+    let dash = prefix.find('-')?;
+    if !prefix[..dash].bytes().all(|b| b == b' ') || !prefix[dash + 1..].bytes().all(|b| b == b' ')
+    {
+        return None;
+    }
+    let after = entry_lines(text, entries.last()?)?.end;
+    let rendered = serde_saphyr::to_string(&json!([value])).ok()?;
+    let indent = " ".repeat(dash);
+    let mut insert = String::new();
+    if after == text.len() && !text.ends_with('\n') {
+        insert.push('\n');
+    }
+    for line in rendered.lines() {
+        if !line.is_empty() {
+            insert.push_str(&indent);
+        }
+        insert.push_str(line);
+        insert.push('\n');
+    }
+    let mut out = text.to_string();
+    out.insert_str(after, &insert);
     Some(out)
 }
 
@@ -168,6 +212,23 @@ mod tests {
             path: path.split('/').map(str::to_string).collect(),
             value,
         }
+    }
+
+    #[test]
+    fn a_mapping_is_appended_to_a_block_sequence_in_place() {
+        let text = "spec:\n  containers:\n    - name: app   # the app\n      image: shop/app:1\n  volumes: []\n";
+        let waiter = json!({"name": "lameduck-waiter", "args": ["waiter", "--port=9471"]});
+        let mut expected = yaml::parse(text).unwrap()[0].value.clone();
+        expected["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .push(waiter.clone());
+        let out = apply(text, &[edit("spec/containers/-", Some(waiter))], &expected)
+            .expect("appended in place");
+        assert_eq!(
+            out,
+            "spec:\n  containers:\n    - name: app   # the app\n      image: shop/app:1\n    - name: lameduck-waiter\n      args:\n      - waiter\n      - --port=9471\n  volumes: []\n"
+        );
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub struct WaitReport {
     pub on: crate::plan::wait::WaitOn,
     pub port: u16,
     pub container: &'static str,
+    /// `container` (a regular container, SIGTERM at the deletion, exits once it has
+    /// answered the hooks) or `native-sidecar` (stopped after the apps).
+    pub placement: crate::plan::wait::WaiterPlacement,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -213,6 +216,7 @@ impl TemplateReport {
                     on: wait.on,
                     port: wait.port,
                     container: crate::plan::wait::WAITER_NAME,
+                    placement: wait.placement,
                 });
                 report.grace_period_seconds = plan.grace.or(submitted_grace);
                 report.containers = containers

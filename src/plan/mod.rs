@@ -79,7 +79,8 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
     let mut wait_plan = None;
     let mut wait_fallback = None;
     if action == HookAction::Wait {
-        match wait_port(pod, env, settings) {
+        let placement = wait::WaiterPlacement::for_restart_policy(pod.restart_policy);
+        match wait_port(pod, placement, env, settings) {
             Ok(port) => {
                 let (min, max) = read::wait_bounds(&layers, settings, &mut warnings);
                 let on = read::wait_on(&layers, settings, &mut warnings);
@@ -96,6 +97,7 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
                     poll_ms: settings.wait.poll_ms,
                     port,
                     probes,
+                    placement,
                     container: settings.wait.container.clone(),
                 }));
             }
@@ -184,7 +186,10 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
         warnings.push(Warning::new(WarningReason::OwnPreStop, message));
     }
 
-    let grace = schedule::grace(pod, &containers, budgets, wait_plan.is_some());
+    let native_waiter = wait_plan
+        .as_ref()
+        .is_some_and(|w| w.placement == wait::WaiterPlacement::NativeSidecar);
+    let grace = schedule::grace(pod, &containers, budgets, native_waiter);
     if let Some(grace) = grace.filter(|&g| g > schedule::to_i64(settings.warn_grace_above)) {
         warnings.push(Warning::new(
             WarningReason::LongGrace,
@@ -214,8 +219,18 @@ pub fn plan(pod: &PodInput, env: &Environment, settings: &Settings) -> Planned {
 const AUTO_CHOOSES_WAIT: bool = false;
 
 /// The waiter's port, or why this pod cannot have a waiter.
-fn wait_port(pod: &PodInput, env: &Environment, settings: &Settings) -> Result<u16, String> {
-    if let Some(reason) = env.wait_unavailable {
+fn wait_port(
+    pod: &PodInput,
+    placement: wait::WaiterPlacement,
+    env: &Environment,
+    settings: &Settings,
+) -> Result<u16, String> {
+    // Only a native sidecar needs the cluster's versions; a regular container and an
+    // `httpGet` hook run on any kubelet.
+    if let Some(reason) = env
+        .wait_unavailable
+        .filter(|_| placement == wait::WaiterPlacement::NativeSidecar)
+    {
         return Err(reason.to_string());
     }
     if settings

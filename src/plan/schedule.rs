@@ -170,12 +170,13 @@ pub(super) fn check_tier_order(
 
 /// The grace period the plan needs: every injected `sleep + budget`, plus `stagger` for
 /// native sidecars, never below the submitted grace. `None` when nothing is injected.
-/// The waiter is a native sidecar too: it must outlive the main containers.
+/// A waiter that is a native sidecar is one too: it must outlive the main containers (a
+/// regular one exits once its last hook is answered, within the apps' timeline).
 pub(super) fn grace(
     pod: &PodInput,
     containers: &[ContainerPlan],
     budgets: Budgets,
-    has_waiter: bool,
+    native_waiter: bool,
 ) -> Option<i64> {
     let latest_end = containers
         .iter()
@@ -183,7 +184,7 @@ pub(super) fn grace(
         .map(|(sleep, budget)| sleep.saturating_add(budget))
         .max();
     latest_end.map(|end| {
-        let native_sidecar_time = if pod.native_sidecars.is_empty() && !has_waiter {
+        let native_sidecar_time = if pod.native_sidecars.is_empty() && !native_waiter {
             0
         } else {
             budgets.stagger

@@ -1,5 +1,5 @@
-//! The `wait` action: a native sidecar (lameduck's own image in waiter mode) answers each
-//! container's `preStop` `httpGet` once the pod has gone quiet, bounded by `min` and
+//! The `wait` action: a waiter container (lameduck's own image in waiter mode) answers
+//! each container's `preStop` `httpGet` once the pod has gone quiet, bounded by `min` and
 //! `max`, plus the container's tier offset. The plan times every later tier and the grace
 //! period from `max`, so the timeline is safe even if the pod never gets quiet.
 //!
@@ -8,8 +8,41 @@
 
 use serde::Serialize;
 
-/// The injected native sidecar's name (and the status record's `waiter`).
+/// The injected waiter's name (and the status record's `waiter`).
 pub const WAITER_NAME: &str = "lameduck-waiter";
+
+/// Where the waiter runs in the pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaiterPlacement {
+    /// A regular container, last in `containers`, for pods that run until deleted
+    /// (`restartPolicy: Always`). The kubelet starts it beside the app, so a new pod
+    /// starts no later than without it; SIGTERM reaches it together with the apps'
+    /// hooks, and it keeps answering them (`--hold-on-sigterm`) until they are released.
+    Container,
+    /// A native sidecar (`initContainers`, `restartPolicy: Always`), for pods that run to
+    /// completion (an opted-in Job): a regular waiter would keep them running forever.
+    /// The kubelet starts the app only once it runs (about a second later) and stops it
+    /// only after the apps.
+    NativeSidecar,
+}
+
+impl WaiterPlacement {
+    /// Placed by the pod's restart policy (absent means `Always`).
+    pub fn for_restart_policy(policy: Option<&str>) -> Self {
+        match policy {
+            None | Some("Always") => WaiterPlacement::Container,
+            Some(_) => WaiterPlacement::NativeSidecar,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaiterPlacement::Container => "container",
+            WaiterPlacement::NativeSidecar => "native sidecar",
+        }
+    }
+}
 
 /// What keeps a waiting pod from being quiet (`lameduck.dev/wait-on`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -125,6 +158,7 @@ pub struct WaitPlan {
     pub poll_ms: u64,
     pub port: u16,
     pub probes: Vec<ProbeTarget>,
+    pub placement: WaiterPlacement,
     pub container: WaiterContainer,
 }
 
@@ -160,6 +194,9 @@ pub fn waiter_args(plan: &WaitPlan) -> Vec<String> {
     if plan.on != WaitOn::Requests {
         args.push(format!("--wait-on={}", plan.on.as_str()));
     }
+    if plan.placement == WaiterPlacement::Container {
+        args.push("--hold-on-sigterm".to_string());
+    }
     args.extend(
         plan.probes
             .iter()
@@ -191,6 +228,7 @@ mod tests {
             poll_ms: 250,
             port: 9471,
             probes: vec![],
+            placement: WaiterPlacement::NativeSidecar,
             container: WaiterContainer::default(),
         };
         assert_eq!(plan.offset(30), Some(0));
@@ -211,6 +249,7 @@ mod tests {
                 port: 8080,
                 period: 10,
             }],
+            placement: WaiterPlacement::NativeSidecar,
             container: WaiterContainer::default(),
         };
         assert_eq!(
@@ -234,6 +273,31 @@ mod tests {
             "{:?}",
             waiter_args(&connections)
         );
+        // A regular container gets SIGTERM with the apps' hooks still to answer.
+        assert!(!waiter_args(&connections).contains(&"--hold-on-sigterm".to_string()));
+        let regular = WaitPlan {
+            placement: WaiterPlacement::Container,
+            ..connections
+        };
+        assert!(waiter_args(&regular).contains(&"--hold-on-sigterm".to_string()));
+    }
+
+    #[test]
+    fn pods_that_run_until_deleted_get_a_regular_waiter() {
+        assert_eq!(
+            WaiterPlacement::for_restart_policy(None),
+            WaiterPlacement::Container
+        );
+        assert_eq!(
+            WaiterPlacement::for_restart_policy(Some("Always")),
+            WaiterPlacement::Container
+        );
+        for policy in ["Never", "OnFailure"] {
+            assert_eq!(
+                WaiterPlacement::for_restart_policy(Some(policy)),
+                WaiterPlacement::NativeSidecar
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //!
 //! It costs nothing until a hook calls: only then does it read the socket table, every
 //! `poll`, until the release.
+//!
+//! As a regular container it gets SIGTERM at the deletion, together with the calls of the
+//! hooks it is there to answer, so it does not stop at SIGTERM: `Hooks::answered_after`
+//! keeps it serving until the hooks are answered.
 
 pub mod quiet;
 pub mod release;
@@ -14,7 +18,7 @@ pub mod table;
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -88,21 +92,72 @@ struct Shared {
     /// The release time, since the first call, once decided.
     release: watch::Sender<Option<Duration>>,
     source: Mutex<Option<Box<dyn SocketSource>>>,
+    hooks: Hooks,
 }
 
-/// The waiter's routes: `GET /release?after=N|at=N`, `GET /healthz`.
-pub fn router(config: WaiterConfig, source: Box<dyn SocketSource>) -> Router {
+/// How many hook calls the waiter is answering now.
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// How long a waiter that got SIGTERM keeps accepting hook calls even when none is in
+/// flight: the kubelet calls the hooks and sends the waiter SIGTERM at the same moment,
+/// from goroutines of their own.
+pub const HOOK_SETTLE: Duration = Duration::from_secs(2);
+
+impl Hooks {
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once `signal` has come, at least `HOOK_SETTLE` has passed since, and no
+    /// hook is waiting for its answer: the moment a regular waiter may stop serving.
+    pub async fn answered_after(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        let since = Instant::now();
+        tracing::info!(
+            in_flight = self.in_flight(),
+            "SIGTERM: serving until the hooks are answered"
+        );
+        tokio::time::sleep_until(since + HOOK_SETTLE).await;
+        while self.in_flight() > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn enter(&self) -> HookCall {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        HookCall(self.clone())
+    }
+}
+
+/// One hook call being answered; counted out when dropped, also when its client went away.
+struct HookCall(Hooks);
+
+impl Drop for HookCall {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The waiter's routes (`GET /release?after=N|at=N`, `GET /healthz`), and the count of
+/// the hooks they are answering.
+pub fn router(config: WaiterConfig, source: Box<dyn SocketSource>) -> (Router, Hooks) {
+    let hooks = Hooks::default();
     let shared = Arc::new(Shared {
         config,
         first_call: OnceLock::new(),
         started: AtomicBool::new(false),
         release: watch::channel(None).0,
         source: Mutex::new(Some(source)),
+        hooks: hooks.clone(),
     });
-    Router::new()
+    let router = Router::new()
         .route("/release", get(release_hook))
         .route("/healthz", get(|| async { "ok\n" }))
-        .with_state(shared)
+        .with_state(shared);
+    (router, hooks)
 }
 
 /// Serves until `shutdown` resolves, then lets hooks in flight be answered (each by its
@@ -134,6 +189,7 @@ async fn release_hook(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
         )
             .into_response();
     };
+    let _call = shared.hooks.enter();
     let first_call = *shared.first_call.get_or_init(Instant::now);
     if !shared.started.swap(true, Ordering::SeqCst) {
         let source = shared.source.lock().ok().and_then(|mut slot| slot.take());

@@ -80,10 +80,11 @@ pub(crate) enum Rule {
     /// A container another container's own `preStop` waits on (it coordinates the
     /// shutdown) gets no injected hook and no delay.
     CoordinatorLeftAlone,
-    /// `wait`: every `httpGet` hook lameduck wrote calls the waiter the record names, a
-    /// native sidecar (`restartPolicy: Always`) with a startup probe on the hooks' port,
-    /// on a port no other container declares, restricted security; the hook's worst case
-    /// (the record's seconds) is the waiter's `--max` plus the hook's `after`.
+    /// `wait`: every `httpGet` hook lameduck wrote calls the waiter the record names: a
+    /// regular container that holds on SIGTERM in a pod that runs until deleted, a native
+    /// sidecar (`restartPolicy: Always`) in one that runs to completion; on the hooks'
+    /// port, which no other container declares; restricted security. The hook's worst
+    /// case (the record's seconds) is the waiter's `--max` plus the hook's `after`.
     WaiterWellFormed,
 }
 
@@ -412,9 +413,10 @@ fn check_object(
             if let Some(spec) = t.get_mut("spec").and_then(Value::as_object_mut) {
                 spec.remove("terminationGracePeriodSeconds");
                 if let Some(waiter) = &waiter {
-                    if let Some(list) = spec.get_mut("initContainers").and_then(Value::as_array_mut)
-                    {
-                        list.retain(|c| c["name"].as_str() != Some(waiter.as_str()));
+                    for field in ["containers", "initContainers"] {
+                        if let Some(list) = spec.get_mut(field).and_then(Value::as_array_mut) {
+                            list.retain(|c| c["name"].as_str() != Some(waiter.as_str()));
+                        }
                     }
                     // An `initContainers` list lameduck created whole for its waiter.
                     if spec
@@ -471,22 +473,23 @@ fn check_object(
     let plausible = plausible(before);
 
     // Names.
-    let names = |t: &Value, field: &str| -> Vec<Value> {
+    let users_containers = |t: &Value, field: &str| -> Vec<Value> {
         containers(t, field)
-            .iter()
-            .map(|c| c["name"].clone())
-            .collect()
-    };
-    let users_init = |t: &Value| -> Vec<Value> {
-        containers(t, "initContainers")
             .into_iter()
             .filter(|c| waiter.is_none() || c["name"].as_str() != waiter.as_deref())
             .collect()
     };
+    let user_names = |t: &Value| -> Vec<Value> {
+        users_containers(t, "containers")
+            .iter()
+            .map(|c| c["name"].clone())
+            .collect()
+    };
     ensure(
         Rule::NamesUnchanged,
-        names(before, "containers") == names(after, "containers")
-            && users_init(before) == users_init(after),
+        user_names(before) == user_names(after)
+            && users_containers(before, "initContainers")
+                == users_containers(after, "initContainers"),
         || "container names or init containers changed".into(),
     )?;
 
@@ -565,8 +568,8 @@ fn check_object(
     }
 
     // Hooks.
-    let before_containers = containers(before, "containers");
-    let after_containers = containers(after, "containers");
+    let before_containers = users_containers(before, "containers");
+    let after_containers = users_containers(after, "containers");
     let mut recorded = 0;
     let mut sleeps: Vec<(String, u64)> = Vec::new();
     for (b, a) in before_containers.iter().zip(&after_containers) {
@@ -811,11 +814,34 @@ fn check_waiter(
         get["scheme"] == "HTTP" && get.get("host").is_none() && port.is_some_and(|p| p > 0),
         || format!("container {name:?}: hook {hook}"),
     )?;
-    let waiter = status.waiter.as_deref().and_then(|waiter| {
-        containers(template, "initContainers")
-            .into_iter()
-            .find(|c| c["name"].as_str() == Some(waiter))
-    });
+    let in_list = |field: &str| {
+        status.waiter.as_deref().and_then(|waiter| {
+            containers(template, field)
+                .into_iter()
+                .find(|c| c["name"].as_str() == Some(waiter))
+        })
+    };
+    let (regular, native) = (in_list("containers"), in_list("initContainers"));
+    // A pod that runs until deleted has a regular waiter; one that runs to completion,
+    // a native sidecar (a regular one would keep it running).
+    let runs_until_deleted = template["spec"]["restartPolicy"]
+        .as_str()
+        .is_none_or(|policy| policy == "Always");
+    ensure(rule, regular.is_none() || native.is_none(), || {
+        "two waiters".into()
+    })?;
+    let placed = match (&regular, &native) {
+        (Some(_), None) => runs_until_deleted,
+        (None, Some(_)) => !runs_until_deleted,
+        _ => true,
+    };
+    ensure(rule, placed, || {
+        format!(
+            "waiter placed wrongly for restartPolicy {}",
+            template["spec"]["restartPolicy"]
+        )
+    })?;
+    let waiter = regular.clone().or(native);
     let Some(waiter) = waiter else {
         return Err(Violation {
             rule,
@@ -834,9 +860,15 @@ fn check_waiter(
     let waiter_port = flag("--port=").and_then(|p| p.parse::<u64>().ok());
     let max = flag("--max=").and_then(|m| lameduck::plan::duration::parse_seconds(&m).ok());
     let security = &waiter["securityContext"];
+    let holds = args.contains(&"--hold-on-sigterm");
+    let lifecycle_fits = if regular.is_some() {
+        waiter.get("restartPolicy").is_none() && holds
+    } else {
+        waiter["restartPolicy"] == "Always" && !holds
+    };
     ensure(
         rule,
-        waiter["restartPolicy"] == "Always"
+        lifecycle_fits
             && waiter_port == port
             && security["runAsNonRoot"] == true
             && security["allowPrivilegeEscalation"] == false

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{ContainerReport, ExplainReport, PreStop, TemplateReport};
-use crate::plan::wait::WaitOn;
+use crate::plan::wait::{WaitOn, WaiterPlacement};
 use crate::plan::{DEFAULT_GRACE_SECONDS, Role, SkipReason, annotations, human};
 
 impl ExplainReport {
@@ -142,8 +142,34 @@ impl TemplateReport {
             .containers
             .iter()
             .any(|c| c.pre_stop == PreStop::Injected);
-        let waiter = self.wait.as_ref().map(|wait| wait.container.to_string());
-        for name in self.native_sidecars.iter().chain(&waiter) {
+        let (native_waiter, regular_waiter) = match &self.wait {
+            Some(wait) if wait.placement == WaiterPlacement::NativeSidecar => {
+                (Some(wait.container.to_string()), None)
+            }
+            Some(wait) => (None, Some(wait.container)),
+            None => (None, None),
+        };
+        if let Some(name) = regular_waiter {
+            // SIGTERM with the deletion; it serves until the last hook is answered.
+            let last_answer = self
+                .containers
+                .iter()
+                .filter(|c| c.pre_stop == PreStop::Injected)
+                .filter_map(|c| c.sigterm_at_seconds)
+                .max();
+            rows.insert(
+                0,
+                [
+                    "0s".into(),
+                    name.to_string(),
+                    "waiter".into(),
+                    "none: answers the hooks".into(),
+                    "-".into(),
+                    last_answer.map_or("?".to_string(), human),
+                ],
+            );
+        }
+        for name in self.native_sidecars.iter().chain(&native_waiter) {
             // The grace period reserves one stagger for them after the last container.
             let budget = if injected {
                 human(budgets.stagger_seconds)

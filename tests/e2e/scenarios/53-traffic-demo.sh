@@ -29,9 +29,9 @@ expect_match "demo app: lameduck planned the pods in s53-with" \
 expect "demo app: and left those in s53-without alone" \
   "$(kubectl -n s53-without get pods -l app=demo -o jsonpath='{.items[0].spec.containers[0].lifecycle.preStop}')" ""
 spec=$(kubectl -n s53-wait get pods -l app=demo -o json | jq '.items[0].spec')
-expect "demo app: with action wait, the pod runs lameduck's waiter and its hook calls it" \
-  "$(jq -r '[(.initContainers // [])[].name] | join(",")' <<<"$spec") $(jq -r '.containers[0].lifecycle.preStop.httpGet.path' <<<"$spec")" \
-  "lameduck-waiter /release?after=0"
+expect "demo app: with action wait, the pod runs lameduck's waiter after the app, and its hook calls it" \
+  "$(jq -r '[.containers[].name] | join(",")' <<<"$spec") $(jq -r '(.initContainers // []) | length' <<<"$spec") $(jq -r '.containers[0].lifecycle.preStop.httpGet.path' <<<"$spec")" \
+  "app,lameduck-waiter 0 /release?after=0"
 
 variant without s53-without
 variant with s53-with
@@ -49,7 +49,7 @@ new_ns s53-wait-conn
 deploy s53-wait-conn demo_app demo "" '{"lameduck.dev/action": "wait", "lameduck.dev/wait-on": "connections"}'
 expect "demo app: with wait-on connections, the waiter is told so" \
   "$(kubectl -n s53-wait-conn get pods -l app=demo -o json |
-    jq -r '.items[0].spec.initContainers[0].args | map(select(startswith("--wait-on"))) | join(",")')" \
+    jq -r '.items[0].spec.containers[] | select(.name == "lameduck-waiter") | .args | map(select(startswith("--wait-on"))) | join(",")')" \
   "--wait-on=connections"
 arms=()
 variants=()

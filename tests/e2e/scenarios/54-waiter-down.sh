@@ -4,8 +4,10 @@
 # that call fails, so what a dead or hung waiter costs is measured here, on the real
 # kubelet, by killing the waiter's process on the node:
 #   healthy     the hook holds the pod at least `min` (2 s): the measure's baseline
-#   restarted   the waiter was SIGKILLed earlier; the kubelet restarts a native sidecar
-#               (restartPolicy: Always), so the pod is held as if nothing happened
+#   healthy     the waiter is a regular container: SIGTERM reaches it together with the
+#               hook call, and it answers the hook all the same (--hold-on-sigterm)
+#   restarted   the waiter was SIGKILLed earlier; the kubelet restarts it (the pod's
+#               restartPolicy: Always), so the pod is held as if nothing happened
 #   down        SIGKILLed at the moment of deletion: the kubelet does not restart a
 #               container of a terminating pod, the hook fails (FailedPreStopHook) and
 #               the app gets SIGTERM at once, as without lameduck (DESIGN.md says so)
@@ -45,7 +47,7 @@ waiter_pid() {
 
 waiter_restarts() {
   kubectl -n "$ns" get pod "$1" \
-    -o jsonpath='{.status.initContainerStatuses[?(@.name=="lameduck-waiter")].restartCount}'
+    -o jsonpath='{.status.containerStatuses[?(@.name=="lameduck-waiter")].restartCount}'
 }
 
 # held NAME: seconds from the deletion until the pod is gone.
@@ -80,9 +82,9 @@ if [[ -z $pid ]]; then
 else
   kill -KILL "$pid"
   wait_until 60 "the kubelet restarts the waiter" \
-    bash -c "[[ \$(kubectl -n $ns get pod restarted -o jsonpath='{.status.initContainerStatuses[0].started}') == true && \
-      \$(kubectl -n $ns get pod restarted -o jsonpath='{.status.initContainerStatuses[0].restartCount}') -ge 1 ]]"
-  expect "waiter restarted: the kubelet restarted the native sidecar" "$(waiter_restarts restarted)" 1
+    bash -c "[[ \$(kubectl -n $ns get pod restarted -o jsonpath='{.status.containerStatuses[?(@.name==\"lameduck-waiter\")].ready}') == true && \
+      \$(kubectl -n $ns get pod restarted -o jsonpath='{.status.containerStatuses[?(@.name==\"lameduck-waiter\")].restartCount}') -ge 1 ]]"
+  expect "waiter restarted: the kubelet restarted the waiter" "$(waiter_restarts restarted)" 1
   s=$(held restarted)
   if at_least_min "$s"; then ok "waiter restarted: the pod is still held, ${s}s (min 2 s)"; else
     fail "waiter restarted: the pod is still held at least min" "gone ${s}s after deletion"

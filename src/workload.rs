@@ -96,6 +96,26 @@ impl WorkloadKind {
                 .and_then(|spec| spec.job_template)
                 .and_then(|job| job.spec)
                 .and_then(|spec| spec.template),
+            // A Deployment's ReplicaSet is left as its controller made it: the controller
+            // finds the ReplicaSet of a template by comparing the two, and one lameduck
+            // planned differently (after an upgrade or a settings change) would make it
+            // create ReplicaSets without end. The Deployment's template and the pods are
+            // planned instead.
+            Self::ReplicaSet => {
+                let replica_set = WithOwnerAndSpec::deserialize(object)?;
+                let owned_by_deployment = replica_set
+                    .metadata
+                    .and_then(|m| m.owner_references)
+                    .is_some_and(|owners| {
+                        owners.iter().any(|o| {
+                            o.controller == Some(true) && o.kind.as_deref() == Some("Deployment")
+                        })
+                    });
+                replica_set
+                    .spec
+                    .filter(|_| !owned_by_deployment)
+                    .and_then(|spec| spec.template)
+            }
             _ => WithSpec::<WithTemplate>::deserialize(object)?
                 .spec
                 .and_then(|spec| spec.template),
@@ -107,6 +127,29 @@ impl WorkloadKind {
 struct WithSpec<T> {
     #[serde(default = "none")]
     spec: Option<T>,
+}
+
+#[derive(Deserialize)]
+struct WithOwnerAndSpec {
+    #[serde(default = "none")]
+    metadata: Option<OwnerMetadata>,
+    #[serde(default = "none")]
+    spec: Option<WithTemplate>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OwnerMetadata {
+    #[serde(default)]
+    owner_references: Option<Vec<OwnerReference>>,
+}
+
+#[derive(Deserialize)]
+struct OwnerReference {
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    controller: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +195,33 @@ mod tests {
             WorkloadKind::from_api_version("extensions/v1beta1", "Deployment"),
             None
         );
+    }
+
+    #[test]
+    fn a_replica_set_a_deployment_controls_is_not_planned() {
+        let template = json!({"spec": {"containers": [{"name": "app", "image": "a:1"}]}});
+        let owned = |kind: &str, controller: bool| {
+            json!({
+                "metadata": {"ownerReferences": [
+                    {"apiVersion": "apps/v1", "kind": kind, "name": "web", "uid": "u", "controller": controller}
+                ]},
+                "spec": {"template": template},
+            })
+        };
+        let read = |object: &serde_json::Value| {
+            WorkloadKind::ReplicaSet
+                .read_template(object)
+                .unwrap()
+                .is_some()
+        };
+        assert!(!read(&owned("Deployment", true)));
+        // Not controlled by a Deployment: its template is its own.
+        assert!(read(&owned("Deployment", false)));
+        assert!(read(&owned("Rollout", true)));
+        assert!(read(&json!({"spec": {"template": template}})));
+        assert!(read(
+            &json!({"metadata": {}, "spec": {"template": template}})
+        ));
     }
 
     #[test]

@@ -135,10 +135,13 @@ pub fn write(kind: WorkloadKind, view: &TemplateView, planned: Planned) -> Injec
     }
 
     // The waiter: only when some container calls it.
+    let calls = hooks
+        .iter()
+        .flatten()
+        .filter(|h| h.action == HookAction::Wait)
+        .count();
     let wanted_waiter = match &planned.decision {
-        Decision::Plan(plan) if hooks.iter().flatten().any(|h| h.action == HookAction::Wait) => {
-            plan.wait.as_deref()
-        }
+        Decision::Plan(plan) if calls > 0 => plan.wait.as_deref().map(|wait| (wait, calls)),
         _ => None,
     };
     if wanted_waiter.is_some() {

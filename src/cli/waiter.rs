@@ -67,6 +67,12 @@ pub struct WaiterArgs {
     #[arg(long)]
     pub hold_on_sigterm: bool,
 
+    /// With `--hold-on-sigterm`: how many containers' hooks call the waiter; after
+    /// SIGTERM it serves until they all have (or `--max` and 2 s more have passed). 0:
+    /// not known, serve 2 s after SIGTERM.
+    #[arg(long, default_value_t = 0)]
+    pub hooks: usize,
+
     /// Where the socket tables are (`tcp`, `tcp6`) for `--table proc`.
     #[arg(long, default_value = "/proc/net", hide = true)]
     pub proc_net: PathBuf,
@@ -104,10 +110,12 @@ impl WaiterArgs {
             wait_on,
             table,
             hold_on_sigterm,
+            hooks: expected_hooks,
             proc_net,
             log,
         } = self;
         log.init()?;
+        let give_up = max + crate::waiter::HOOK_SETTLE;
         let config = WaiterConfig {
             bounds: Bounds {
                 min: min.min(max),
@@ -130,7 +138,8 @@ impl WaiterArgs {
             let (router, hooks) = waiter::router(config, socket_table(table, proc_net));
             let signals = super::serve::Signals::register().map_err(ServeError::Signals)?;
             let served = if hold_on_sigterm {
-                waiter::serve(listener, router, hooks.answered_after(signals.first())).await
+                let answered = hooks.answered_after(signals.first(), expected_hooks, give_up);
+                waiter::serve(listener, router, answered).await
             } else {
                 waiter::serve(listener, router, signals.first()).await
             };
@@ -178,12 +187,14 @@ mod tests {
             "--probe=8081/1s",
             "--wait-on=connections",
             "--hold-on-sigterm",
+            "--hooks=2",
         ])
         .waiter;
         assert_eq!(args.min, Duration::from_secs(2));
         assert_eq!(args.window, Duration::from_millis(1500));
         assert_eq!(args.wait_on, WaitOn::Connections);
         assert!(args.hold_on_sigterm);
+        assert_eq!(args.hooks, 2);
         assert_eq!(
             args.probes,
             [

@@ -410,6 +410,8 @@ mod wait {
         assert!(args.contains(&json!("--port=9472")));
         assert!(args.contains(&json!("--probe=8080/2s")), "{args:?}");
         assert!(args.contains(&json!("--hold-on-sigterm")), "{args:?}");
+        // Three containers call it: it serves after SIGTERM until all three have.
+        assert!(args.contains(&json!("--hooks=3")), "{args:?}");
         assert!(waiters[0].get("restartPolicy").is_none());
         assert!(
             injection.planned.warnings.is_empty(),
@@ -568,6 +570,63 @@ mod wait {
         );
         let (_, again) = mutate_with(&moved, &waiting(), &Environment::default());
         assert!(again.patch.0.is_empty(), "{:?}", again.patch);
+    }
+
+    #[test]
+    fn a_pod_that_comes_to_run_to_completion_moves_its_waiter_to_a_native_sidecar() {
+        let object = pod(
+            json!([{"name": "app", "image": "a:1"}]),
+            Some(json!({"lameduck.dev/action": "wait", "lameduck.dev/inject": "true"})),
+            None,
+        );
+        let (mut once, _) = mutate_with(&object, &waiting(), &Environment::default());
+        assert_eq!(once["spec"]["containers"][1]["name"], WAITER_NAME);
+        once["spec"]["restartPolicy"] = json!("OnFailure");
+        let (moved, _) = mutate_with(&once, &waiting(), &Environment::default());
+        assert_eq!(moved["spec"]["containers"].as_array().unwrap().len(), 1);
+        assert_eq!(moved["spec"]["initContainers"][0]["name"], WAITER_NAME);
+        assert_eq!(
+            moved["spec"]["initContainers"][0]["restartPolicy"],
+            "Always"
+        );
+        let (_, again) = mutate_with(&moved, &waiting(), &Environment::default());
+        assert!(again.patch.0.is_empty(), "{:?}", again.patch);
+    }
+
+    #[test]
+    fn a_users_container_named_like_the_waiter_is_never_taken_for_it() {
+        // A record copied from a mutated pod, onto a pod whose own container has the name.
+        let object = pod(
+            json!([{"name": "app", "image": "a:1"}]),
+            wait_annotation(),
+            None,
+        );
+        let (once, _) = mutate_with(&object, &waiting(), &Environment::default());
+        let mut copied = object.clone();
+        copied["metadata"]["annotations"]["lameduck.dev/status"] =
+            once["metadata"]["annotations"]["lameduck.dev/status"].clone();
+        let theirs = json!({"name": WAITER_NAME, "image": "someone/else", "args": ["serve"]});
+        copied["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .push(theirs.clone());
+        let (patched, injection) = mutate_with(&copied, &waiting(), &Environment::default());
+        // Planned like any container of theirs (a hook), never replaced or removed.
+        let kept = &patched["spec"]["containers"][1];
+        assert_eq!(
+            (&kept["name"], &kept["image"], &kept["args"]),
+            (&theirs["name"], &theirs["image"], &theirs["args"])
+        );
+        assert_eq!(patched["spec"]["containers"].as_array().unwrap().len(), 2);
+        assert!(
+            injection
+                .planned
+                .warnings
+                .iter()
+                .any(|w| w.reason == WarningReason::WaitUnavailable),
+            "{:?}",
+            injection.planned.warnings
+        );
     }
 
     #[test]

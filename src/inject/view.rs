@@ -76,18 +76,26 @@ impl<'t> TemplateView<'t> {
             }),
             None => Status::default(),
         };
-        // The waiter is lameduck's when the record names it and it is still where
-        // lameduck puts one (a regular container, or a native sidecar); then it is taken
-        // out like a hook and planned afresh.
+        // The waiter is lameduck's when the record names it, it still runs `lameduck
+        // waiter`, and it is where lameduck puts one (a regular container, or a native
+        // sidecar); then it is taken out like a hook and planned afresh. A container of
+        // the user's that only shares the name is never taken (a copied record).
+        let runs_waiter = |c: &Container| {
+            c.args
+                .as_ref()
+                .and_then(|args| args.get(0))
+                .and_then(serde_json::Value::as_str)
+                == Some("waiter")
+        };
         let waiter = previous.waiter.as_deref().and_then(|name| {
             containers
                 .iter()
-                .position(|c| c.name == name)
+                .position(|c| c.name == name && runs_waiter(c))
                 .map(WaiterSlot::Container)
                 .or_else(|| {
                     init_containers
                         .iter()
-                        .position(|c| c.name == name && c.is_native_sidecar())
+                        .position(|c| c.name == name && runs_waiter(c) && c.is_native_sidecar())
                         .map(WaiterSlot::InitContainer)
                 })
         });

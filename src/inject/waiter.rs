@@ -22,13 +22,13 @@ pub fn release_path(hook: InjectedHook) -> String {
 
 /// The waiter container. Every field the API server would default is written out, so a
 /// pod made from a mutated template carries the same container.
-pub fn container(plan: &WaitPlan) -> Value {
+pub fn container(plan: &WaitPlan, calls: usize) -> Value {
     let c = &plan.container;
     let mut value = json!({
         "name": WAITER_NAME,
         "image": c.image.as_deref().unwrap_or_default(),
         "imagePullPolicy": c.pull_policy,
-        "args": waiter_args(plan),
+        "args": waiter_args(plan, calls),
         "resources": {
             "requests": {"cpu": c.cpu_request, "memory": c.memory_request},
             "limits": {"cpu": c.cpu_limit, "memory": c.memory_limit},
@@ -67,18 +67,18 @@ pub(super) fn write(
     ops: &mut Vec<PatchOperation>,
     base: &[&str],
     view: &TemplateView,
-    wanted: Option<&WaitPlan>,
+    wanted: Option<(&WaitPlan, usize)>,
 ) {
     let existing = view.waiter();
-    if let (Some(slot), Some(plan)) = (existing, wanted)
+    if let (Some(slot), Some((plan, calls))) = (existing, wanted)
         && placement(slot) == plan.placement
     {
         let (list, index) = location(view, slot);
-        if !matches(&list[index], plan) {
+        if !matches(&list[index], plan, calls) {
             let index = index.to_string();
             ops.push(replace(
                 pointer(base, &["spec", list_key(plan.placement), &index]),
-                container(plan),
+                container(plan, calls),
             ));
         }
         return;
@@ -95,7 +95,7 @@ pub(super) fn write(
             ops.push(remove(pointer(base, &["spec", key, &index])));
         }
     }
-    if let Some(plan) = wanted {
+    if let Some((plan, calls)) = wanted {
         let key = list_key(plan.placement);
         // What is left of the list once an old waiter in it is gone.
         let remaining =
@@ -105,11 +105,11 @@ pub(super) fn write(
             } - usize::from(existing.is_some_and(|slot| placement(slot) == plan.placement));
         // `add` on an absent, null or empty list sets it whole.
         ops.push(if remaining > 0 {
-            add(pointer(base, &["spec", key, "-"]), container(plan))
+            add(pointer(base, &["spec", key, "-"]), container(plan, calls))
         } else {
             add(
                 pointer(base, &["spec", key]),
-                Value::Array(vec![container(plan)]),
+                Value::Array(vec![container(plan, calls)]),
             )
         });
     }
@@ -140,8 +140,11 @@ fn location<'t>(view: &TemplateView<'t>, slot: WaiterSlot) -> (&'t [Container], 
 /// Whether an injected waiter is still what `plan` asks for. Compared on what lameduck
 /// decides (image, pull policy, flags) rather than the whole object, which the API server
 /// fills with defaults.
-fn matches(existing: &Container, plan: &WaitPlan) -> bool {
-    let wanted_args: Vec<Value> = waiter_args(plan).into_iter().map(Value::from).collect();
+fn matches(existing: &Container, plan: &WaitPlan, calls: usize) -> bool {
+    let wanted_args: Vec<Value> = waiter_args(plan, calls)
+        .into_iter()
+        .map(Value::from)
+        .collect();
     existing.image.as_deref() == plan.container.image.as_deref()
         && existing.image_pull_policy.as_ref().and_then(Value::as_str)
             == Some(plan.container.pull_policy.as_str())

@@ -180,8 +180,9 @@ pub fn choose_port(preferred: u16, taken: &[u16]) -> Option<u16> {
         .find(|port| *port != 0 && !taken.contains(port))
 }
 
-/// The waiter's flags for one pod: what `lameduck waiter` needs to know.
-pub fn waiter_args(plan: &WaitPlan) -> Vec<String> {
+/// The waiter's flags for one pod: what `lameduck waiter` needs to know. `calls`: how
+/// many containers' hooks call it.
+pub fn waiter_args(plan: &WaitPlan, calls: usize) -> Vec<String> {
     let mut args = vec![
         "waiter".to_string(),
         format!("--port={}", plan.port),
@@ -195,7 +196,9 @@ pub fn waiter_args(plan: &WaitPlan) -> Vec<String> {
         args.push(format!("--wait-on={}", plan.on.as_str()));
     }
     if plan.placement == WaiterPlacement::Container {
+        // It gets SIGTERM with the hook calls, and serves until this many have called.
         args.push("--hold-on-sigterm".to_string());
+        args.push(format!("--hooks={calls}"));
     }
     args.extend(
         plan.probes
@@ -253,7 +256,7 @@ mod tests {
             container: WaiterContainer::default(),
         };
         assert_eq!(
-            waiter_args(&plan),
+            waiter_args(&plan, 1),
             [
                 "waiter",
                 "--port=9471",
@@ -269,17 +272,19 @@ mod tests {
             ..plan
         };
         assert!(
-            waiter_args(&connections).contains(&"--wait-on=connections".to_string()),
+            waiter_args(&connections, 1).contains(&"--wait-on=connections".to_string()),
             "{:?}",
-            waiter_args(&connections)
+            waiter_args(&connections, 1)
         );
         // A regular container gets SIGTERM with the apps' hooks still to answer.
-        assert!(!waiter_args(&connections).contains(&"--hold-on-sigterm".to_string()));
+        assert!(!waiter_args(&connections, 1).contains(&"--hold-on-sigterm".to_string()));
         let regular = WaitPlan {
             placement: WaiterPlacement::Container,
             ..connections
         };
-        assert!(waiter_args(&regular).contains(&"--hold-on-sigterm".to_string()));
+        let args = waiter_args(&regular, 3);
+        assert!(args.contains(&"--hold-on-sigterm".to_string()));
+        assert!(args.contains(&"--hooks=3".to_string()), "{args:?}");
     }
 
     #[test]

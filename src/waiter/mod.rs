@@ -95,15 +95,16 @@ struct Shared {
     hooks: Hooks,
 }
 
-/// How many hook calls the waiter is answering now.
+/// The hook calls the waiter has had, and how many it is answering now.
 #[derive(Debug, Clone, Default)]
 pub struct Hooks {
     in_flight: Arc<AtomicUsize>,
+    calls: Arc<AtomicUsize>,
 }
 
 /// How long a waiter that got SIGTERM keeps accepting hook calls even when none is in
-/// flight: the kubelet calls the hooks and sends the waiter SIGTERM at the same moment,
-/// from goroutines of their own.
+/// flight, when it does not know how many to expect: the kubelet calls the hooks and
+/// sends the waiter SIGTERM at the same moment, from goroutines of their own.
 pub const HOOK_SETTLE: Duration = Duration::from_secs(2);
 
 impl Hooks {
@@ -111,22 +112,45 @@ impl Hooks {
         self.in_flight.load(Ordering::SeqCst)
     }
 
-    /// Resolves once `signal` has come, at least `HOOK_SETTLE` has passed since, and no
-    /// hook is waiting for its answer: the moment a regular waiter may stop serving.
-    pub async fn answered_after(self, signal: impl Future<Output = ()>) {
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once `signal` has come and the hooks are answered: the moment a regular
+    /// waiter may stop serving. With `expected` calls known, once that many have called
+    /// and none is waiting for its answer (a call the kubelet makes late, on a busy node,
+    /// is still answered), or, should one never come (its container already gone),
+    /// `give_up` after the signal; not knowing, `HOOK_SETTLE` after it. A call in flight
+    /// is always answered.
+    pub async fn answered_after(
+        self,
+        signal: impl Future<Output = ()>,
+        expected: usize,
+        give_up: Duration,
+    ) {
         signal.await;
         let since = Instant::now();
         tracing::info!(
-            in_flight = self.in_flight(),
+            calls = self.calls(),
+            expected,
             "SIGTERM: serving until the hooks are answered"
         );
-        tokio::time::sleep_until(since + HOOK_SETTLE).await;
-        while self.in_flight() > 0 {
+        loop {
+            let elapsed = since.elapsed();
+            let all_called = if expected > 0 {
+                self.calls() >= expected || elapsed >= give_up
+            } else {
+                elapsed >= HOOK_SETTLE
+            };
+            if all_called && self.in_flight() == 0 {
+                return;
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     fn enter(&self) -> HookCall {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         HookCall(self.clone())
     }

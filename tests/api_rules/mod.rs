@@ -861,8 +861,16 @@ fn check_waiter(
     let max = flag("--max=").and_then(|m| lameduck::plan::duration::parse_seconds(&m).ok());
     let security = &waiter["securityContext"];
     let holds = args.contains(&"--hold-on-sigterm");
+    // A regular waiter serves after SIGTERM until every hook that calls it has.
+    let calls = status
+        .pre_stop
+        .values()
+        .filter(|hook| hook.action == lameduck::plan::HookAction::Wait)
+        .count();
     let lifecycle_fits = if regular.is_some() {
-        waiter.get("restartPolicy").is_none() && holds
+        waiter.get("restartPolicy").is_none()
+            && holds
+            && flag("--hooks=").and_then(|n| n.parse::<usize>().ok()) == Some(calls)
     } else {
         waiter["restartPolicy"] == "Always" && !holds
     };

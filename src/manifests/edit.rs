@@ -232,6 +232,36 @@ mod tests {
     }
 
     #[test]
+    fn an_item_follows_the_lists_own_indentation_or_the_document_is_written_anew() {
+        let waiter = json!({"name": "w", "image": "i"});
+        let append = |text: &str| {
+            let mut expected = yaml::parse(text).unwrap()[0].value.clone();
+            expected["spec"]["containers"]
+                .as_array_mut()
+                .unwrap()
+                .push(waiter.clone());
+            apply(
+                text,
+                &[edit("spec/containers/-", Some(waiter.clone()))],
+                &expected,
+            )
+        };
+        assert_eq!(
+            append("spec:\n  containers:\n  - name: app\n    image: a:1\n").as_deref(),
+            Some(
+                "spec:\n  containers:\n  - name: app\n    image: a:1\n  - name: w\n    image: i\n"
+            )
+        );
+        // Flow style, or an item on one line: left to the caller.
+        assert_eq!(
+            append("spec:\n  containers:\n  - {name: app, image: a:1}\n"),
+            None
+        );
+        assert_eq!(append("spec:\n  containers: [{name: app}]\n"), None);
+        assert_eq!(append("spec:\n  containers:\n  - name: app\n"), None);
+    }
+
+    #[test]
     fn keys_are_added_replaced_and_removed_in_place() {
         let text = "# pod\nspec:\n  terminationGracePeriodSeconds: 30 # keep me\n  containers:\n  - name: app   # the app\n    image: shop/app:1\n    ports: [{containerPort: 80}]\n  volumes: []\n";
         let edits = [

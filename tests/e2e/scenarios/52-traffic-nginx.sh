@@ -22,10 +22,10 @@ pod=$(kubectl -n s52-with get pods -l app=web -o json | jq '.items[0]')
 expect "nginx + app: lameduck stops nginx before the app" \
   "$(jq -r '[.spec.containers[] | "\(.name)=\(.lifecycle.preStop.sleep.seconds // .lifecycle.preStop.exec.command[1] // "none")"] | join(" ")' <<<"$pod")" \
   "nginx=10 app=15"
-expect "nginx + app: with action wait, nginx is released first and the app a stagger after" \
+expect "nginx + app: with action wait, nginx is released first and the app a stagger after; the waiter last, no hook" \
   "$(kubectl -n s52-wait get pods -l app=web -o json |
-    jq -r '[.items[0].spec.containers[] | "\(.name)=\(.lifecycle.preStop.httpGet.path)"] | join(" ")')" \
-  "nginx=/release?after=0 app=/release?after=5"
+    jq -r '[.items[0].spec.containers[] | "\(.name)=\(.lifecycle.preStop.httpGet.path // "none")"] | join(" ")')" \
+  "nginx=/release?after=0 app=/release?after=5 lameduck-waiter=none"
 
 variant without s52-without
 variant with s52-with

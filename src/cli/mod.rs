@@ -49,7 +49,7 @@ enum Command {
     /// Report which running workloads carry the current plan (protected, stale,
     /// unprotected, opted-out, not-applicable), and the command that fixes each.
     Audit(AuditArgs),
-    /// The `wait` action's native sidecar (injected by the webhook): answers each
+    /// The `wait` action's waiter container (injected by the webhook): answers each
     /// container's preStop once the pod is quiet, between --min and --max.
     Waiter(WaiterArgs),
 }

@@ -23,8 +23,9 @@ pub enum HookAction {
     Sleep,
     /// `lifecycle.preStop.exec.command: ["sleep", "N"]`: works on any kubelet with `sleep`.
     Exec,
-    /// `lifecycle.preStop.httpGet` to lameduck's waiter, a native sidecar that answers
-    /// once the pod is quiet (between `min` and `max`), plus the container's tier offset.
+    /// `lifecycle.preStop.httpGet` to lameduck's waiter, a container of the pod that
+    /// answers once the pod is quiet (between `min` and `max`), plus the container's tier
+    /// offset.
     Wait,
 }
 

@@ -35,13 +35,6 @@ impl WaiterPlacement {
             Some(_) => WaiterPlacement::NativeSidecar,
         }
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WaiterPlacement::Container => "container",
-            WaiterPlacement::NativeSidecar => "native sidecar",
-        }
-    }
 }
 
 /// What keeps a waiting pod from being quiet (`lameduck.dev/wait-on`).

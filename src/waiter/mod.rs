@@ -1,4 +1,4 @@
-//! `lameduck waiter`: the `wait` action's native sidecar. It answers each container's
+//! `lameduck waiter`: the `wait` action's waiter container. It answers each container's
 //! `preStop` `httpGet` at one release time for the pod (the first moment the pod is
 //! quiet, not before `min`, at the latest `max`, measured from the first hook call) plus
 //! the container's tier offset, so the plan's order holds (proxy < app < sidecar).

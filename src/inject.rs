@@ -16,7 +16,7 @@ use status::{InjectedHook, Status};
 pub mod status;
 mod view;
 pub mod waiter;
-pub use view::{TemplateView, WaiterSlot};
+pub use view::TemplateView;
 
 /// What a pass decided for one pod template.
 #[derive(Debug, Clone)]

@@ -88,7 +88,7 @@ pub(super) fn write(
         let key = list_key(placement(slot));
         // The waiter alone in `initContainers`: the list goes too (absent and empty mean
         // the same). `containers` always keeps the app.
-        if list.len() == 1 && key == "initContainers" {
+        if list.len() == 1 && placement(slot) == WaiterPlacement::NativeSidecar {
             ops.push(remove(pointer(base, &["spec", key])));
         } else {
             let index = index.to_string();
@@ -97,14 +97,9 @@ pub(super) fn write(
     }
     if let Some((plan, calls)) = wanted {
         let key = list_key(plan.placement);
-        // What is left of the list once an old waiter in it is gone.
-        let remaining =
-            match plan.placement {
-                WaiterPlacement::Container => view.all_containers().len(),
-                WaiterPlacement::NativeSidecar => view.init_containers().len(),
-            } - usize::from(existing.is_some_and(|slot| placement(slot) == plan.placement));
+        // An old waiter, if any, was in the other list (the same one returned above).
         // `add` on an absent, null or empty list sets it whole.
-        ops.push(if remaining > 0 {
+        ops.push(if !list(view, plan.placement).is_empty() {
             add(pointer(base, &["spec", key, "-"]), container(plan, calls))
         } else {
             add(
@@ -129,11 +124,20 @@ fn list_key(placement: WaiterPlacement) -> &'static str {
     }
 }
 
+/// The list a waiter of this placement goes in.
+fn list<'t>(view: &TemplateView<'t>, placement: WaiterPlacement) -> &'t [Container] {
+    match placement {
+        WaiterPlacement::Container => view.all_containers(),
+        WaiterPlacement::NativeSidecar => view.init_containers(),
+    }
+}
+
 /// The list the waiter is in, and its index there.
 fn location<'t>(view: &TemplateView<'t>, slot: WaiterSlot) -> (&'t [Container], usize) {
     match slot {
-        WaiterSlot::Container(index) => (view.all_containers(), index),
-        WaiterSlot::InitContainer(index) => (view.init_containers(), index),
+        WaiterSlot::Container(index) | WaiterSlot::InitContainer(index) => {
+            (list(view, placement(slot)), index)
+        }
     }
 }
 
